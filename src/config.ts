@@ -1,0 +1,229 @@
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
+
+/*
+ * Every setting of API.md §6 (and §4, §8, the vendor settings) in one TypeBox schema. The
+ * keys are the environment variable names, so the schema, the README table and .env.example
+ * all speak the same names. loadConfig() validates once at start-up.
+ */
+
+const Seconds = (def: number, description: string) =>
+  Type.Integer({ minimum: 1, maximum: 31_536_000, default: def, description });
+const Limit = (def: number, description: string) =>
+  Type.Integer({ minimum: 0, maximum: 100_000_000, default: def, description });
+const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
+const Text = (description: string) => Type.Optional(Type.String({ minLength: 1, description }));
+const HttpUrl = (def: string, description: string) =>
+  Type.String({ pattern: '^https?://[^\\s]+$', default: def, description });
+
+const OnOff = Type.Union([Type.Literal('on'), Type.Literal('off')], {
+  default: 'on',
+  description: '`off` switches every per-IP, per-day and global limit off (load tests)',
+});
+
+const PROVIDERS = ['console', 'ronglian', 'aliyun', 'tencent', 'twilio'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export const ConfigSchema = Type.Object({
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'address the web process listens on' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'port of the web process' }),
+  DATA_DIR: Type.String({ minLength: 1, default: './data', description: "embedded default's files" }),
+  DATABASE_URL: Text('`sqlite:<path>`, `postgres://…` or `mysql://…` (default `sqlite:<DATA_DIR>/meiduo.sqlite3`)'),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'connections per process (server databases)' }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000, description: 'longest a query may run' }),
+  REDIS_URL: Text('set: codes, limits, sessions and the queue use Redis'),
+  VERIFY_REDIS_URL: Text('Redis for codes, flags and counters (default REDIS_URL; Meiduo: db 2)'),
+  SESSION_REDIS_URL: Text('Redis for sessions (default REDIS_URL)'),
+  QUEUE_REDIS_URL: Text('Redis for the BullMQ queue (default REDIS_URL)'),
+  RUN_WORKER: Bool(true, 'the web process also runs an SMS worker'),
+  WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1000, default: 16, description: 'SMS jobs in flight per worker' }),
+  JOB_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 6, description: 'attempts of an SMS job with retryable outcomes' }),
+  JOB_BACKOFF_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 2000, description: 'first retry delay; doubles each attempt, with jitter' }),
+  SMS_PROVIDER: Type.String({
+    pattern: `^(${PROVIDERS.join('|')})(,(${PROVIDERS.join('|')}))*$`,
+    default: 'console',
+    description: 'provider, or a comma list for failover (first one first)',
+  }),
+  SMS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5000, description: 'timeout of one vendor request' }),
+  PASSWORD_HASHER: Type.Union([Type.Literal('argon2'), Type.Literal('pbkdf2_sha256')], {
+    default: 'argon2',
+    description: 'hasher for new and replaced passwords',
+  }),
+  ARGON2_MEMORY_KIB: Type.Integer({ minimum: 1024, maximum: 4_194_304, default: 19456, description: 'argon2id memory cost' }),
+  ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: 2, description: 'argon2id iterations' }),
+  ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 64, default: 1, description: 'argon2id lanes' }),
+  PBKDF2_ITERATIONS: Type.Integer({ minimum: 1000, maximum: 100_000_000, default: 1_000_000, description: 'PBKDF2 iterations' }),
+  HASH_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: availableParallelism(), description: 'hashes computed at once (default: cores)' }),
+  ERROR_STATUS_MODE: Type.Union([Type.Literal('http'), Type.Literal('meiduo')], {
+    default: 'http',
+    description: '`meiduo`: client errors as HTTP 200 with code 400, like the Django original',
+  }),
+  CSRF_ENABLED: Bool(true, 'check the CSRF token on unsafe methods'),
+  CSRF_TRUSTED_ORIGINS: Type.String({ default: '', description: 'comma list of extra origins allowed to send unsafe requests' }),
+  PUBLIC_ORIGIN: Text("the service's public origin, e.g. https://www.meiduo.site (default: the request's own)"),
+  CORS_ORIGINS: Type.String({ default: '', description: 'comma list of front-end origins allowed cross-origin with credentials' }),
+  COOKIE_SECURE: Bool(false, 'mark cookies Secure (behind HTTPS)'),
+  TRUST_PROXY: Text('`true`, a hop count, or a comma list of proxy addresses/CIDRs whose X-Forwarded-For is trusted'),
+  RATE_LIMITS: OnOff,
+  IMAGE_CODE_TTL_SECONDS: Seconds(300, 'lifetime of an image code'),
+  SMS_CODE_TTL_SECONDS: Seconds(300, 'lifetime of an SMS code'),
+  SMS_RESEND_INTERVAL_SECONDS: Seconds(60, 'one SMS per mobile per this many seconds'),
+  SMS_CODE_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'wrong guesses before the SMS code is deleted' }),
+  SMS_PER_MOBILE_PER_DAY: Limit(10, 'SMS per mobile per calendar day (UTC+8)'),
+  SMS_PER_IP_PER_HOUR: Limit(20, 'SMS per client IP per hour'),
+  SMS_GLOBAL_PER_HOUR: Limit(1000, 'SMS for the whole service per hour'),
+  IMAGE_CODES_PER_IP_PER_MINUTE: Limit(60, 'image codes per client IP per minute'),
+  COUNT_LOOKUPS_PER_IP_PER_MINUTE: Limit(30, 'count lookups per client IP per minute'),
+  LOGIN_FAILURES_PER_ACCOUNT_IP: Limit(10, 'failed logins per (account, client IP) per 15 min'),
+  LOGIN_FAILURES_PER_IP: Limit(50, 'failed logins per client IP per 15 min'),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'pino log level' },
+  ),
+  TEST_CAPTCHA_ANSWER: Text('test mode: every image code also accepts this answer'),
+  TEST_SMS_NUMBERS: Type.Optional(
+    Type.String({
+      pattern: '^1[3-9]\\d{9}:\\d{6}(,1[3-9]\\d{9}:\\d{6})*$',
+      description: 'test mode: `13800000000:123456,…` fixed codes, no SMS sent',
+    }),
+  ),
+  ALLOW_TEST_MODE: Bool(false, 'required for either test-mode setting'),
+  // Vendor settings (README "SMS vendors"); each provider checks that its own are present.
+  RONGLIAN_ACCOUNT_SID: Text('容联云 account SID'),
+  RONGLIAN_AUTH_TOKEN: Text('容联云 auth token'),
+  RONGLIAN_APP_ID: Text('容联云 app id'),
+  RONGLIAN_TEMPLATE_ID: Type.String({ minLength: 1, default: '1', description: '容联云 template id' }),
+  RONGLIAN_BASE_URL: HttpUrl('https://app.cloopen.com:8883', '容联云 REST base URL'),
+  ALIYUN_ACCESS_KEY_ID: Text('Aliyun AccessKey id'),
+  ALIYUN_ACCESS_KEY_SECRET: Text('Aliyun AccessKey secret'),
+  ALIYUN_SMS_SIGN_NAME: Text('Aliyun SMS signature name'),
+  ALIYUN_SMS_TEMPLATE_CODE: Text('Aliyun SMS template code'),
+  ALIYUN_SMS_ENDPOINT: HttpUrl('https://dysmsapi.aliyuncs.com', 'Aliyun SMS endpoint'),
+  TENCENT_SECRET_ID: Text('Tencent Cloud SecretId'),
+  TENCENT_SECRET_KEY: Text('Tencent Cloud SecretKey'),
+  TENCENT_SMS_SDK_APP_ID: Text('Tencent SMS SdkAppId'),
+  TENCENT_SMS_SIGN_NAME: Text('Tencent SMS signature name'),
+  TENCENT_SMS_TEMPLATE_ID: Text('Tencent SMS template id'),
+  TENCENT_SMS_REGION: Type.String({ minLength: 1, default: 'ap-guangzhou', description: 'Tencent region' }),
+  TENCENT_SMS_ENDPOINT: HttpUrl('https://sms.tencentcloudapi.com', 'Tencent SMS endpoint'),
+  TWILIO_ACCOUNT_SID: Text('Twilio account SID'),
+  TWILIO_AUTH_TOKEN: Text('Twilio auth token'),
+  TWILIO_FROM: Text('Twilio sender number'),
+  TWILIO_MESSAGING_SERVICE_SID: Text('Twilio messaging service SID (instead of TWILIO_FROM)'),
+  TWILIO_BASE_URL: HttpUrl('https://api.twilio.com', 'Twilio API base URL'),
+});
+
+type Settings = Static<typeof ConfigSchema>;
+
+/** Validated settings with the derived defaults filled in. */
+export type Config = Settings & {
+  DATABASE_URL: string;
+  providers: ProviderName[];
+  csrfTrustedOrigins: string[];
+  corsOrigins: string[];
+  testSmsNumbers: Map<string, string>;
+  testMode: boolean;
+  /** Warnings to log at start-up (combinations that work but are rarely meant). */
+  warnings: string[];
+};
+
+/** A bad setting: its message is the one line the process prints before it stops. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const SECRET = /SECRET|TOKEN|PASSWORD|KEY_ID|_KEY$/;
+const ORIGIN = /^https?:\/\/[^/\s]+$/;
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** Validates the environment once; throws ConfigError naming the first bad setting. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.keys(ConfigSchema.properties);
+  const raw: Record<string, unknown> = {};
+  for (const key of known) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value.trim();
+  }
+  const withDefaults = Value.Default(ConfigSchema, raw);
+  const converted = Value.Convert(ConfigSchema, withDefaults) as Record<string, unknown>;
+  const first = Value.Errors(ConfigSchema, converted)[0];
+  if (first) {
+    const name = first.instancePath.replace(/^\//, '') || '(settings)';
+    const given = raw[name];
+    const shown = given === undefined || SECRET.test(name) ? '' : ` (got ${JSON.stringify(given)})`;
+    throw new ConfigError(`Invalid setting ${name}: ${first.message}${shown}`);
+  }
+  const s = converted as Settings;
+
+  const databaseUrl = s.DATABASE_URL ?? `sqlite:${join(s.DATA_DIR, 'meiduo.sqlite3')}`;
+  if (!/^(sqlite:|postgres(ql)?:\/\/|mysql:\/\/|mariadb:\/\/)/.test(databaseUrl)) {
+    throw new ConfigError('Invalid setting DATABASE_URL: must start with sqlite:, postgres://, or mysql://');
+  }
+  for (const name of ['REDIS_URL', 'VERIFY_REDIS_URL', 'SESSION_REDIS_URL', 'QUEUE_REDIS_URL'] as const) {
+    const url = s[name];
+    if (url !== undefined && !/^rediss?:\/\/\S+$/.test(url)) {
+      throw new ConfigError(`Invalid setting ${name}: must be a redis:// or rediss:// URL`);
+    }
+  }
+  const origins = (name: 'CSRF_TRUSTED_ORIGINS' | 'CORS_ORIGINS'): string[] => {
+    const values = list(s[name]);
+    for (const o of values) {
+      if (o === '*' || !ORIGIN.test(o)) {
+        throw new ConfigError(`Invalid setting ${name}: "${o}" is not an origin like http://host:port`);
+      }
+    }
+    return values;
+  };
+  if (s.PUBLIC_ORIGIN !== undefined && !ORIGIN.test(s.PUBLIC_ORIGIN)) {
+    throw new ConfigError('Invalid setting PUBLIC_ORIGIN: must be an origin like https://host:port');
+  }
+  const testSmsNumbers = new Map(
+    list(s.TEST_SMS_NUMBERS ?? '').map((pair) => pair.split(':') as [string, string]),
+  );
+  const testMode = s.TEST_CAPTCHA_ANSWER !== undefined || testSmsNumbers.size > 0;
+  if (testMode && !s.ALLOW_TEST_MODE) {
+    const name = s.TEST_CAPTCHA_ANSWER !== undefined ? 'TEST_CAPTCHA_ANSWER' : 'TEST_SMS_NUMBERS';
+    throw new ConfigError(`Invalid setting ${name}: test mode needs ALLOW_TEST_MODE=true`);
+  }
+  const providers = list(s.SMS_PROVIDER) as ProviderName[];
+  if (new Set(providers).size !== providers.length) {
+    throw new ConfigError('Invalid setting SMS_PROVIDER: a provider is listed twice');
+  }
+
+  const redis = s.REDIS_URL;
+  const config: Config = {
+    ...s,
+    DATABASE_URL: databaseUrl,
+    VERIFY_REDIS_URL: s.VERIFY_REDIS_URL ?? redis,
+    SESSION_REDIS_URL: s.SESSION_REDIS_URL ?? redis,
+    QUEUE_REDIS_URL: s.QUEUE_REDIS_URL ?? redis,
+    providers,
+    csrfTrustedOrigins: origins('CSRF_TRUSTED_ORIGINS'),
+    corsOrigins: origins('CORS_ORIGINS'),
+    testSmsNumbers,
+    testMode,
+    warnings: [],
+  };
+  const anyRedis = config.VERIFY_REDIS_URL ?? config.SESSION_REDIS_URL ?? config.QUEUE_REDIS_URL;
+  if (anyRedis && databaseUrl.startsWith('sqlite:')) {
+    config.warnings.push('Redis is configured but users are in SQLite: users stay on this one machine');
+  }
+  if (anyRedis && providers.includes('console')) {
+    config.warnings.push('the console SMS provider is used with Redis: SMS codes are printed to the log');
+  }
+  if (testMode) {
+    config.warnings.push('TEST MODE is on (TEST_CAPTCHA_ANSWER / TEST_SMS_NUMBERS): never in production');
+  }
+  if (s.RATE_LIMITS === 'off') {
+    config.warnings.push('RATE_LIMITS=off: per-IP, per-day and global limits are switched off');
+  }
+  return config;
+}

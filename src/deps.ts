@@ -1,0 +1,125 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { createCaptchaRenderer } from './adapters/captcha-image.js';
+import { createRedisCodeStore } from './adapters/code-store/redis.js';
+import { createSqliteCodeStore } from './adapters/code-store/sqlite.js';
+import { createBullmqQueue } from './adapters/job-queue/bullmq.js';
+import { createInProcessQueue } from './adapters/job-queue/in-process.js';
+import { connectRedis } from './adapters/redis.js';
+import { createRedisSessionStore } from './adapters/session-store/redis.js';
+import { createSqliteSessionStore } from './adapters/session-store/sqlite.js';
+import { createSmsProvider } from './adapters/sms-provider/index.js';
+import { openSqlite, type SqliteDatabase } from './adapters/sqlite.js';
+import { openUserDatabase } from './adapters/user-repository/database.js';
+import { createKyselyUserRepository } from './adapters/user-repository/kysely.js';
+import type { Config } from './config.js';
+import { createPasswordHasher } from './domain/password.js';
+import type {
+  CaptchaRenderer,
+  Clock,
+  CodeStore,
+  JobQueue,
+  PasswordHasher,
+  SessionStore,
+  SmsProvider,
+  UserRepository,
+} from './domain/ports.js';
+
+/** Everything the app talks to; tests may replace any part. */
+export interface Deps {
+  clock: Clock;
+  codeStore: CodeStore;
+  sessionStore: SessionStore;
+  users: UserRepository;
+  queue: JobQueue;
+  sms: SmsProvider;
+  hasher: PasswordHasher;
+  captcha: CaptchaRenderer;
+  /** Closes everything in reverse order of opening. */
+  close(): Promise<void>;
+}
+
+export const systemClock: Clock = { nowMs: () => Date.now() };
+
+/** Our own Redis keys and BullMQ's live under this prefix; Django's three keys do not. */
+export const KEY_PREFIX = 'meiduo-users:';
+
+/**
+ * Picks the adapters the configuration asks for. Migrations are not run here: server.ts runs
+ * them on the embedded default, `npm run migrate` elsewhere.
+ */
+export async function createDeps(config: Config, log: Logger): Promise<Deps> {
+  const closers: Array<() => Promise<void>> = [];
+  const clock = systemClock;
+  let sqlite: SqliteDatabase | undefined;
+  const localSqlite = (): SqliteDatabase => {
+    if (!sqlite) {
+      mkdirSync(config.DATA_DIR, { recursive: true });
+      const path = config.DATABASE_URL.startsWith('sqlite:')
+        ? config.DATABASE_URL.slice('sqlite:'.length)
+        : join(config.DATA_DIR, 'codes.sqlite3');
+      const db = openSqlite(path);
+      sqlite = db;
+      closers.push(async () => db.close());
+    }
+    return sqlite;
+  };
+  try {
+    const userDb = await openUserDatabase(config.DATABASE_URL, {
+      poolSize: config.DATABASE_POOL_SIZE,
+      statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      sqlite: config.DATABASE_URL.startsWith('sqlite:') ? localSqlite() : undefined,
+    });
+    closers.push(() => userDb.close());
+    const users = createKyselyUserRepository(userDb);
+
+    let codeStore: CodeStore;
+    if (config.VERIFY_REDIS_URL) {
+      const redis = connectRedis(config.VERIFY_REDIS_URL, 'verify', log);
+      closers.push(async () => void redis.disconnect());
+      codeStore = createRedisCodeStore(redis);
+    } else {
+      codeStore = createSqliteCodeStore(localSqlite(), clock);
+    }
+
+    let sessionStore: SessionStore;
+    if (config.SESSION_REDIS_URL) {
+      const redis = connectRedis(config.SESSION_REDIS_URL, 'session', log);
+      closers.push(async () => void redis.disconnect());
+      sessionStore = createRedisSessionStore(redis, { keyPrefix: KEY_PREFIX });
+    } else {
+      sessionStore = createSqliteSessionStore(localSqlite(), clock);
+    }
+
+    const sms = createSmsProvider(config, log);
+    const queueOptions = {
+      log,
+      attempts: config.JOB_ATTEMPTS,
+      backoffMs: config.JOB_BACKOFF_MS,
+    };
+    const queue: JobQueue = config.QUEUE_REDIS_URL
+      ? createBullmqQueue({ ...queueOptions, url: config.QUEUE_REDIS_URL, prefix: `${KEY_PREFIX}bull` })
+      : createInProcessQueue(queueOptions);
+    closers.push(() => queue.close());
+
+    return {
+      clock,
+      codeStore,
+      sessionStore,
+      users,
+      queue,
+      sms,
+      hasher: createPasswordHasher(config),
+      captcha: createCaptchaRenderer(),
+      close: async () => {
+        for (const close of closers.reverse()) {
+          await close().catch((err: unknown) => log.error({ err }, 'error while closing'));
+        }
+      },
+    };
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The one table of errors (API.md §5): stable id → HTTP status → Chinese message.
+ * Every error answer of the service is built from this table.
+ */
+export const ERRORS = {
+  BAD_JSON: [400, '请求数据格式有误'],
+  BAD_REQUEST: [400, '请求参数有误'],
+  MISSING_PARAMS: [400, '缺少必传参数'],
+  UUID_INVALID: [400, '图形验证码标识有误'],
+  MOBILE_INVALID: [400, '手机号格式有误'],
+  IMAGE_CODE_EXPIRED: [400, '图形验证码失效'],
+  IMAGE_CODE_WRONG: [400, '图形验证码有误'],
+  USERNAME_INVALID: [400, '请输入5-20个字符的用户名且不能为纯数字'],
+  PASSWORD_INVALID: [400, '请输入8-20位的密码'],
+  PASSWORD_MISMATCH: [400, '两次输入的密码不一致'],
+  ALLOW_REQUIRED: [400, '请勾选用户协议'],
+  SMS_CODE_EXPIRED: [400, '短信验证码失效'],
+  SMS_CODE_WRONG: [400, '短信验证码有误'],
+  LOGIN_FAILED: [400, '用户名或密码错误'],
+  NOT_LOGGED_IN: [401, '用户未登录'],
+  CSRF_FAILED: [403, 'CSRF验证失败，请刷新页面后重试'],
+  NOT_FOUND: [404, '请求的资源不存在'],
+  METHOD_NOT_ALLOWED: [405, '请求方法不被允许'],
+  USERNAME_EXISTS: [409, '用户名已存在'],
+  MOBILE_EXISTS: [409, '手机号已存在'],
+  PAYLOAD_TOO_LARGE: [413, '请求数据过大'],
+  UNSUPPORTED_MEDIA_TYPE: [415, '请求数据格式有误'],
+  SMS_TOO_FREQUENT: [429, '发送短信过于频繁'],
+  SMS_DAILY_LIMIT: [429, '今日短信发送次数已达上限'],
+  SMS_IP_LIMIT: [429, '短信发送过于频繁，请稍后再试'],
+  SMS_BUDGET_EXHAUSTED: [429, '短信服务繁忙，请稍后再试'],
+  IMAGE_CODE_LIMIT: [429, '图形验证码请求过于频繁'],
+  COUNT_LIMIT: [429, '查询过于频繁，请稍后再试'],
+  LOGIN_LIMIT: [429, '登录失败次数过多，请稍后再试'],
+  SERVICE_UNAVAILABLE: [503, '服务繁忙，请稍后再试'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorId = keyof typeof ERRORS;
+
+/** Extra keys an error answer may carry next to code/error/message/errmsg. */
+export interface ErrorExtra {
+  retry_after?: number;
+  attempts_left?: number;
+}
+
+/** A refusal the client can act on. Routes throw it; the error handler renders it. */
+export class ApiError extends Error {
+  readonly id: ErrorId;
+  readonly status: number;
+  readonly extra: ErrorExtra;
+
+  constructor(id: ErrorId, extra: ErrorExtra = {}) {
+    super(ERRORS[id][1]);
+    this.name = 'ApiError';
+    this.id = id;
+    this.status = ERRORS[id][0];
+    this.extra = extra;
+  }
+}
+
+/** A dependency (database, store, queue) failed: answered with 503, details only in the log. */
+export class DependencyError extends Error {
+  constructor(
+    readonly dependency: 'database' | 'code-store' | 'session-store' | 'queue',
+    cause: unknown,
+  ) {
+    super(`${dependency} unavailable`, { cause });
+    this.name = 'DependencyError';
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * Ports: what the domain needs from the outside world. Each adapter folder under
+ * src/adapters implements one of these, and test/contract proves every implementation
+ * against the same suite. Units live in the names; every method that says "atomic" is one
+ * indivisible step on every backend (a Redis MULTI/Lua script, an SQLite IMMEDIATE
+ * transaction), so that concurrent web processes cannot interleave inside it.
+ *
+ * Any method may reject with a DependencyError when its backend is unreachable.
+ */
+
+/** Milliseconds since the epoch; injected so that tests can move time. */
+export interface Clock {
+  nowMs(): number;
+}
+
+/** A counter that the atomic issue step checks against its limit and then increments. */
+export interface Quota {
+  /** Full key of the counter (under the service's own prefix). */
+  key: string;
+  /** Sends allowed in the window; the step refuses when the counter is already at it. */
+  limit: number;
+  /** Lifetime given to the counter when the step creates it (window length or its rest). */
+  ttlSeconds: number;
+  /** Returned when this quota refuses, so the route can answer with the right error id. */
+  id: string;
+}
+
+export type IssueResult =
+  | { kind: 'issued' }
+  /** The resend flag was already set: answer as step 2 of sms_codes. */
+  | { kind: 'flagged'; retryAfterSeconds: number }
+  /** A quota is full: `id` is the refusing quota's id, `retryAfterSeconds` the counter's rest. */
+  | { kind: 'limited'; id: string; retryAfterSeconds: number };
+
+export interface IssueCodeInput {
+  /** `send_flag_{mobile}`, value `1`. */
+  flagKey: string;
+  flagTtlSeconds: number;
+  /** `sms_{mobile}`, the 6-digit code as a plain string. */
+  codeKey: string;
+  code: string;
+  codeTtlSeconds: number;
+  /** Wrong-guess counter of this mobile's code: deleted, so the new code starts at zero. */
+  attemptsKey: string;
+  /** Checked in order (first full one refuses), then all incremented. */
+  quotas: Quota[];
+}
+
+export type CheckCodeResult =
+  | { kind: 'ok' }
+  | { kind: 'expired' }
+  /** Wrong guess, counted; when attemptsLeft is 0 the code has been deleted. */
+  | { kind: 'wrong'; attemptsLeft: number };
+
+export interface CheckCodeInput {
+  codeKey: string;
+  attemptsKey: string;
+  guess: string;
+  maxAttempts: number;
+}
+
+/**
+ * Short-lived keys: image codes, SMS codes, resend flags, counters. Keys are used verbatim
+ * (Meiduo's `img_…`, `sms_…`, `send_flag_…` have no prefix), values are plain strings, so a
+ * Django deployment sharing the Redis database reads and writes the same entries.
+ */
+export interface CodeStore {
+  /** The value, or null when absent or expired. */
+  get(key: string): Promise<string | null>;
+  /** Sets the value with a lifetime, replacing any earlier value and lifetime. */
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Atomic: returns the value and deletes the key; of two concurrent calls one gets null. */
+  take(key: string): Promise<string | null>;
+  /** Atomic: sets only when absent; true when this call set it. */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /** Deletes the keys; absent keys are fine. */
+  delete(...keys: string[]): Promise<void>;
+  /**
+   * Atomic: adds 1 and returns the new value; the lifetime is set only when this call
+   * creates the counter (a fixed window that later increments do not extend).
+   */
+  increment(key: string, ttlSeconds: number): Promise<number>;
+  /** Remaining lifetime in whole seconds rounded up, or null when the key is absent. */
+  ttlSeconds(key: string): Promise<number | null>;
+  /**
+   * Atomic, step 5–6 of GET /sms_codes/: refuses when a quota is full or the flag exists;
+   * otherwise sets the flag and the code, deletes the attempts counter and increments every
+   * quota. Two concurrent calls for one mobile: exactly one is `issued`.
+   */
+  issueCode(input: IssueCodeInput): Promise<IssueResult>;
+  /**
+   * Atomic, steps 9–10 of POST /register/: compares the guess with the stored code in
+   * constant time; a wrong guess increments the attempts counter (same lifetime as the code)
+   * and deletes code and counter once maxAttempts wrong guesses are reached. Never deletes on
+   * success: the caller deletes the code after the registration is written.
+   */
+  checkCode(input: CheckCodeInput): Promise<CheckCodeResult>;
+  /** Resolves when the backend answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Server-side session record. */
+export interface SessionRecord {
+  userId: number;
+  /** Absolute expiry, ms since epoch. */
+  expiresAtMs: number;
+  /** Whether the cookie was persistent (registration / remembered login). */
+  persistent: boolean;
+  createdAtMs: number;
+}
+
+/**
+ * Sessions by the hash of their id (the raw id is never stored). Each user's sessions are
+ * indexed so that all of them can be ended at once.
+ */
+export interface SessionStore {
+  create(idHash: string, record: SessionRecord): Promise<void>;
+  /** The record, or null when absent or expired. */
+  get(idHash: string): Promise<SessionRecord | null>;
+  delete(idHash: string): Promise<void>;
+  /** Ends every session of the user; returns how many there were. */
+  deleteAllForUser(userId: number): Promise<number>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// ---- SMS ------------------------------------------------------------------------------
+
+export type SmsPurpose = 'register';
+
+/** What a send job carries: never the code (the worker reads it from the store). */
+export interface SmsJob {
+  mobile: string;
+  purpose: SmsPurpose;
+}
+
+/**
+ * The one outcome set every provider answers with and the queue acts on:
+ * - ok: accepted by the vendor;
+ * - rate_limited, transient: nothing was delivered; retry later (with backoff);
+ * - invalid_number, blocked_number, config_error: permanent; never retried;
+ * - unknown: the vendor may have delivered (e.g. timeout after sending); not repeated.
+ */
+export type SendOutcomeKind =
+  | 'ok'
+  | 'rate_limited'
+  | 'invalid_number'
+  | 'blocked_number'
+  | 'config_error'
+  | 'transient'
+  | 'unknown';
+
+export interface SendOutcome {
+  kind: SendOutcomeKind;
+  /** Which provider answered (the last one tried, with failover). */
+  provider: string;
+  /** The vendor's own code or a short reason, safe to log (never the SMS code). */
+  detail?: string;
+  /** The vendor's message id on success. */
+  messageId?: string;
+}
+
+/** Outcomes worth another attempt later. */
+export const RETRYABLE_OUTCOMES: ReadonlySet<SendOutcomeKind> = new Set(['transient', 'rate_limited']);
+
+export interface SmsMessage {
+  mobile: string;
+  code: string;
+  /** Validity shown in the text (Meiduo's template 1 data `[code, 5]`). */
+  ttlMinutes: number;
+  purpose: SmsPurpose;
+  /** Stable across retries of one job, for vendors that deduplicate (Ronglian reqId). */
+  idempotencyKey: string;
+}
+
+export interface SmsProvider {
+  readonly name: string;
+  /** Never throws: every failure is mapped onto the outcome set. */
+  send(message: SmsMessage): Promise<SendOutcome>;
+}
+
+// ---- Job queue ------------------------------------------------------------------------
+
+export interface JobInfo {
+  /** Queue-assigned id, safe to log. */
+  id: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Attempts the queue allows in total. */
+  maxAttempts: number;
+}
+
+/** What a handler reports; `skipped` = nothing to send (the code expired or was used). */
+export type JobOutcome = SendOutcome | { kind: 'skipped'; provider: string; detail: string };
+
+export type SmsJobHandler = (job: SmsJob, info: JobInfo) => Promise<JobOutcome>;
+
+export interface JobQueue {
+  /** Accepts the job durably (as durable as the backend is); rejects when it cannot. */
+  enqueue(job: SmsJob): Promise<void>;
+  /**
+   * Starts consuming with at most `concurrency` jobs in flight. Retryable outcomes are
+   * attempted again with exponential backoff and jitter; others end the job. A handler that
+   * throws counts as `transient`. Every job's final outcome is logged (never the code).
+   */
+  startWorker(handler: SmsJobHandler, concurrency: number): void;
+  /** Resolves when the queue's backend answers. */
+  ping(): Promise<void>;
+  /** Stops taking jobs, waits for those in hand (or returns them), closes connections. */
+  close(): Promise<void>;
+}
+
+// ---- Users ----------------------------------------------------------------------------
+
+/** A row of Django's `tb_users`, in the service's names. */
+export interface User {
+  id: number;
+  username: string;
+  /** Django-format hash (`argon2$…`, `pbkdf2_sha256$…`, or `!…` for unusable). */
+  password: string;
+  mobile: string;
+  email: string;
+  emailActive: boolean;
+  isActive: boolean;
+  isStaff: boolean;
+  isSuperuser: boolean;
+  lastLogin: Date | null;
+  dateJoined: Date;
+}
+
+export interface NewUser {
+  username: string;
+  passwordHash: string;
+  mobile: string;
+  dateJoined: Date;
+}
+
+export type CreateUserResult = { ok: true; user: User } | { ok: false; taken: 'username' | 'mobile' };
+
+export interface UserRepository {
+  /** 0 or 1: usernames are case-sensitive, as in Django. */
+  countByUsername(username: string): Promise<number>;
+  countByMobile(mobile: string): Promise<number>;
+  findByUsername(username: string): Promise<User | null>;
+  findByMobile(mobile: string): Promise<User | null>;
+  findById(id: number): Promise<User | null>;
+  /**
+   * Inserts with every NOT NULL column set. Uniqueness comes from the database's unique
+   * constraints; on a violation reports which value is taken, username first.
+   */
+  create(user: NewUser): Promise<CreateUserResult>;
+  updatePassword(id: number, passwordHash: string): Promise<void>;
+  updateLastLogin(id: number, at: Date): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Verifies and makes Django-format password hashes; never blocks the event loop. */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  /** ok: the password matches; mustUpdate: the hash differs from the configured algorithm/cost. */
+  verify(password: string, encoded: string): Promise<{ ok: boolean; mustUpdate: boolean }>;
+  /** Costs one configured hash, for unknown accounts. */
+  burn(password: string): Promise<void>;
+}
+
+// ---- Captcha --------------------------------------------------------------------------
+
+export interface CaptchaImage {
+  contentType: 'image/png' | 'image/jpeg';
+  body: Buffer;
+}
+
+/** Draws the text as an image a person reads easily and off-the-shelf OCR does not. */
+export interface CaptchaRenderer {
+  render(text: string): Promise<CaptchaImage>;
+}
