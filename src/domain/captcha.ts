@@ -1,0 +1,46 @@
+/**
+ * The image captcha's text: what it may contain, how it is drawn at random, and how a guess
+ * is compared with it. Drawing the image is the CaptchaRenderer port's job.
+ */
+import { randomInt as cryptoRandomInt, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Upper-case letters and digits a person cannot mistake for one another: no I/1, O/0, Z/2.
+ * Guesses are compared case-insensitively, so lower case never needs to be told apart.
+ */
+export const CAPTCHA_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ3456789';
+
+export const CAPTCHA_LENGTH = 4;
+
+/**
+ * Four characters of CAPTCHA_ALPHABET, each drawn independently and uniformly.
+ * `randomInt(n)` must return an integer in [0, n) without bias; the default is
+ * crypto.randomInt, which rejects and redraws instead of taking a modulo.
+ */
+export function generateCaptchaText(randomInt: (maxExclusive: number) => number = cryptoRandomInt): string {
+  let text = '';
+  for (let i = 0; i < CAPTCHA_LENGTH; i++) {
+    const index = randomInt(CAPTCHA_ALPHABET.length);
+    const char = CAPTCHA_ALPHABET[index];
+    if (char === undefined || !Number.isInteger(index)) {
+      throw new RangeError(`randomInt returned ${index}, outside [0, ${CAPTCHA_ALPHABET.length})`);
+    }
+    text += char;
+  }
+  return text;
+}
+
+/**
+ * Whether a guess matches the answer, ignoring case, in time that does not depend on where
+ * the two differ. A length mismatch is not hidden (the length is public: always 4), but it
+ * still costs one full compare so the call takes the same path. An empty answer matches
+ * nothing.
+ */
+export function captchaMatches(guess: string, answer: string): boolean {
+  const expected = Buffer.from(answer.toUpperCase(), 'utf8');
+  const given = Buffer.from(guess.toUpperCase(), 'utf8');
+  const sameLength = given.length === expected.length;
+  // timingSafeEqual needs equal lengths: on a mismatch compare the answer with itself.
+  const equal = timingSafeEqual(sameLength ? given : expected, expected);
+  return equal && sameLength && expected.length > 0;
+}
