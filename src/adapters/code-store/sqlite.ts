@@ -1,0 +1,195 @@
+import { timingSafeEqual } from 'node:crypto';
+import { DependencyError } from '../../domain/errors.js';
+import type {
+  CheckCodeInput,
+  CheckCodeResult,
+  Clock,
+  CodeStore,
+  IssueCodeInput,
+  IssueResult,
+} from '../../domain/ports.js';
+import type { SqliteDatabase } from '../sqlite.js';
+
+/** Expired rows are invisible at once; they are physically removed at most this often. */
+const PURGE_INTERVAL_MS = 60_000;
+/** Rows removed per purge, so that one request never pays for a large backlog. */
+const PURGE_BATCH = 500;
+
+interface Row {
+  value: string;
+  expires_at_ms: number;
+}
+
+function assertTtlSeconds(ttlSeconds: number, what: string): void {
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
+    throw new RangeError(`${what} must be a whole number of seconds >= 1, got ${ttlSeconds}`);
+  }
+}
+
+/** Equal strings, compared in time that does not depend on where they differ. */
+function sameSecret(guess: string, stored: string): boolean {
+  const a = Buffer.from(guess, 'utf8');
+  const b = Buffer.from(stored, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * The code store of the embedded default: one table in the SQLite file that also holds the
+ * users. Expiry follows the injected clock (a row whose expiry has passed is absent); every
+ * read-then-write runs in an IMMEDIATE transaction, which takes the file's write lock before
+ * reading, so that several processes sharing the file cannot interleave inside it.
+ */
+export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeStore {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS meiduo_users_kv (
+      key TEXT NOT NULL PRIMARY KEY,
+      value TEXT NOT NULL,
+      expires_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS meiduo_users_kv_expires ON meiduo_users_kv (expires_at_ms);
+  `);
+
+  const selectLive = db.prepare<[string, number], Row>(
+    'SELECT value, expires_at_ms FROM meiduo_users_kv WHERE key = ? AND expires_at_ms > ?',
+  );
+  const upsert = db.prepare<[string, string, number]>(
+    `INSERT INTO meiduo_users_kv (key, value, expires_at_ms) VALUES (?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at_ms = excluded.expires_at_ms`,
+  );
+  const updateValue = db.prepare<[string, string]>('UPDATE meiduo_users_kv SET value = ? WHERE key = ?');
+  const deleteKey = db.prepare<[string]>('DELETE FROM meiduo_users_kv WHERE key = ?');
+  const purgeExpired = db.prepare<[number, number]>(
+    `DELETE FROM meiduo_users_kv WHERE key IN
+       (SELECT key FROM meiduo_users_kv WHERE expires_at_ms <= ? LIMIT ?)`,
+  );
+  const ping = db.prepare('SELECT 1');
+
+  const live = (key: string, nowMs: number): Row | undefined => selectLive.get(key, nowMs);
+  const secondsLeft = (row: Row, nowMs: number): number => Math.ceil((row.expires_at_ms - nowMs) / 1000);
+
+  /** Adds 1 to a counter; a new (or expired) counter starts at 1 with the given lifetime. */
+  const bump = (key: string, ttlSeconds: number, nowMs: number): number => {
+    const row = live(key, nowMs);
+    if (!row) {
+      upsert.run(key, '1', nowMs + ttlSeconds * 1000);
+      return 1;
+    }
+    const next = (Number.parseInt(row.value, 10) || 0) + 1;
+    updateValue.run(String(next), key);
+    return next;
+  };
+
+  let lastPurgeMs = Number.NEGATIVE_INFINITY;
+  const maybePurge = (nowMs: number): void => {
+    if (nowMs - lastPurgeMs < PURGE_INTERVAL_MS) return;
+    lastPurgeMs = nowMs;
+    purgeExpired.run(nowMs, PURGE_BATCH);
+  };
+
+  const takeTx = db.transaction((key: string, nowMs: number): string | null => {
+    const row = live(key, nowMs);
+    deleteKey.run(key);
+    return row ? row.value : null;
+  });
+
+  const setIfAbsentTx = db.transaction((key: string, value: string, ttlSeconds: number, nowMs: number) => {
+    if (live(key, nowMs)) return false;
+    upsert.run(key, value, nowMs + ttlSeconds * 1000);
+    return true;
+  });
+
+  const deleteTx = db.transaction((keys: string[]) => {
+    for (const key of keys) deleteKey.run(key);
+  });
+
+  const incrementTx = db.transaction((key: string, ttlSeconds: number, nowMs: number) =>
+    bump(key, ttlSeconds, nowMs),
+  );
+
+  const issueCodeTx = db.transaction((input: IssueCodeInput, nowMs: number): IssueResult => {
+    const flag = live(input.flagKey, nowMs);
+    if (flag) return { kind: 'flagged', retryAfterSeconds: secondsLeft(flag, nowMs) };
+    for (const quota of input.quotas) {
+      const counter = live(quota.key, nowMs);
+      if (counter && (Number.parseInt(counter.value, 10) || 0) >= quota.limit) {
+        return { kind: 'limited', id: quota.id, retryAfterSeconds: secondsLeft(counter, nowMs) };
+      }
+    }
+    upsert.run(input.flagKey, '1', nowMs + input.flagTtlSeconds * 1000);
+    upsert.run(input.codeKey, input.code, nowMs + input.codeTtlSeconds * 1000);
+    deleteKey.run(input.attemptsKey);
+    for (const quota of input.quotas) bump(quota.key, quota.ttlSeconds, nowMs);
+    return { kind: 'issued' };
+  });
+
+  const checkCodeTx = db.transaction((input: CheckCodeInput, nowMs: number): CheckCodeResult => {
+    const code = live(input.codeKey, nowMs);
+    if (!code) return { kind: 'expired' };
+    if (sameSecret(input.guess, code.value)) return { kind: 'ok' };
+    // The counter lives exactly as long as the code it counts guesses for.
+    const attemptsRow = live(input.attemptsKey, nowMs);
+    const attempts = (attemptsRow ? Number.parseInt(attemptsRow.value, 10) || 0 : 0) + 1;
+    if (attempts >= input.maxAttempts) {
+      deleteKey.run(input.codeKey);
+      deleteKey.run(input.attemptsKey);
+      return { kind: 'wrong', attemptsLeft: 0 };
+    }
+    upsert.run(input.attemptsKey, String(attempts), code.expires_at_ms);
+    return { kind: 'wrong', attemptsLeft: input.maxAttempts - attempts };
+  });
+
+  /** Runs one step; a failing database (locked past the busy timeout, closed, I/O) is a 503. */
+  const guarded = <T>(step: (nowMs: number) => T, write: boolean): Promise<T> => {
+    try {
+      const nowMs = clock.nowMs();
+      const result = step(nowMs);
+      if (write) maybePurge(nowMs);
+      return Promise.resolve(result);
+    } catch (err) {
+      return Promise.reject(new DependencyError('code-store', err));
+    }
+  };
+
+  return {
+    get: (key) => guarded((nowMs) => live(key, nowMs)?.value ?? null, false),
+
+    set: (key, value, ttlSeconds) => {
+      assertTtlSeconds(ttlSeconds, 'ttlSeconds');
+      return guarded((nowMs) => void upsert.run(key, value, nowMs + ttlSeconds * 1000), true);
+    },
+
+    take: (key) => guarded((nowMs) => takeTx.immediate(key, nowMs), true),
+
+    setIfAbsent: (key, value, ttlSeconds) => {
+      assertTtlSeconds(ttlSeconds, 'ttlSeconds');
+      return guarded((nowMs) => setIfAbsentTx.immediate(key, value, ttlSeconds, nowMs), true);
+    },
+
+    delete: (...keys) => guarded(() => deleteTx.immediate(keys), true),
+
+    increment: (key, ttlSeconds) => {
+      assertTtlSeconds(ttlSeconds, 'ttlSeconds');
+      return guarded((nowMs) => incrementTx.immediate(key, ttlSeconds, nowMs), true);
+    },
+
+    ttlSeconds: (key) =>
+      guarded((nowMs) => {
+        const row = live(key, nowMs);
+        return row ? secondsLeft(row, nowMs) : null;
+      }, false),
+
+    issueCode: (input) => {
+      assertTtlSeconds(input.flagTtlSeconds, 'flagTtlSeconds');
+      assertTtlSeconds(input.codeTtlSeconds, 'codeTtlSeconds');
+      for (const quota of input.quotas) assertTtlSeconds(quota.ttlSeconds, `quota ${quota.id} ttlSeconds`);
+      return guarded((nowMs) => issueCodeTx.immediate(input, nowMs), true);
+    },
+
+    checkCode: (input) => guarded((nowMs) => checkCodeTx.immediate(input, nowMs), true),
+
+    ping: () => guarded(() => void ping.get(), false),
+
+    // The database belongs to whoever opened it (it also holds the users): nothing to close.
+    close: async () => {},
+  };
+}

@@ -1,0 +1,137 @@
+import type { Redis } from 'ioredis';
+import { DependencyError } from '../../domain/errors.js';
+import type { SessionRecord, SessionStore } from '../../domain/ports.js';
+import { closeRedis, redisFailure, whenReady } from '../redis.js';
+
+/**
+ * KEYS: session, user index.  ARGV: id hash, user id, expires at (ms), persistent, created at.
+ * Replaces any record under the id, indexes it by expiry, prunes the user's index of expired
+ * entries and lets the index itself expire with the user's last session. A record already
+ * expired is not stored.
+ */
+const CREATE_LUA = `
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('DEL', KEYS[1])
+if tonumber(ARGV[3]) <= nowMs then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'userId', ARGV[2], 'expiresAtMs', ARGV[3], 'persistent', ARGV[4], 'createdAtMs', ARGV[5])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', nowMs)
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[2], last[2])
+return 1
+`;
+
+/**
+ * KEYS: session.  ARGV: index key prefix, id hash.
+ * The index key is derived from the record's user id, which only the record knows.
+ */
+const DELETE_LUA = `
+local userId = redis.call('HGET', KEYS[1], 'userId')
+if not userId then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', ARGV[1] .. userId, ARGV[2])
+return 1
+`;
+
+/**
+ * KEYS: user index.  ARGV: session key prefix, user id.
+ * Deletes every indexed session that still exists and still belongs to the user, then the
+ * index; returns how many sessions were deleted (expired ones are already gone and not counted).
+ */
+const DELETE_ALL_LUA = `
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local deleted = 0
+for _, id in ipairs(ids) do
+  local key = ARGV[1] .. id
+  if redis.call('HGET', key, 'userId') == ARGV[2] then
+    deleted = deleted + redis.call('DEL', key)
+  end
+end
+redis.call('DEL', KEYS[1])
+return deleted
+`;
+
+interface SessionScripts {
+  meiduoUsersSessionCreate(
+    sessionKey: string,
+    indexKey: string,
+    idHash: string,
+    userId: string,
+    expiresAtMs: string,
+    persistent: string,
+    createdAtMs: string,
+  ): Promise<number>;
+  meiduoUsersSessionDelete(sessionKey: string, indexPrefix: string, idHash: string): Promise<number>;
+  meiduoUsersSessionDeleteAll(indexKey: string, sessionPrefix: string, userId: string): Promise<number>;
+}
+
+/**
+ * Sessions on Redis, all under `keyPrefix`: `{prefix}session:{idHash}` is a hash that expires
+ * at the session's absolute expiry (PEXPIREAT), and `{prefix}user-sessions:{userId}` a sorted
+ * set of the user's id hashes scored by expiry, pruned as sessions are created and removed with
+ * the last one. Every method is one round trip; those touching both keys are Lua scripts.
+ */
+export function createRedisSessionStore(redis: Redis, options: { keyPrefix: string }): SessionStore {
+  const sessionPrefix = `${options.keyPrefix}session:`;
+  const indexPrefix = `${options.keyPrefix}user-sessions:`;
+  redis.defineCommand('meiduoUsersSessionCreate', { numberOfKeys: 2, lua: CREATE_LUA });
+  redis.defineCommand('meiduoUsersSessionDelete', { numberOfKeys: 1, lua: DELETE_LUA });
+  redis.defineCommand('meiduoUsersSessionDeleteAll', { numberOfKeys: 1, lua: DELETE_ALL_LUA });
+  const scripts = redis as unknown as SessionScripts;
+
+  const run = async <T>(command: () => Promise<T>): Promise<T> => {
+    try {
+      await whenReady(redis);
+      return await command();
+    } catch (err) {
+      throw new DependencyError('session-store', redisFailure(err));
+    }
+  };
+
+  return {
+    create: (idHash, record) =>
+      run(async () => {
+        await scripts.meiduoUsersSessionCreate(
+          sessionPrefix + idHash,
+          indexPrefix + record.userId,
+          idHash,
+          String(record.userId),
+          String(record.expiresAtMs),
+          record.persistent ? '1' : '0',
+          String(record.createdAtMs),
+        );
+      }),
+
+    get: (idHash) =>
+      run(async (): Promise<SessionRecord | null> => {
+        const fields = await redis.hgetall(sessionPrefix + idHash);
+        if (fields.userId === undefined || fields.expiresAtMs === undefined) return null;
+        const record: SessionRecord = {
+          userId: Number(fields.userId),
+          expiresAtMs: Number(fields.expiresAtMs),
+          persistent: fields.persistent === '1',
+          createdAtMs: Number(fields.createdAtMs),
+        };
+        // Redis expires the key itself; this also covers a key that lost its lifetime.
+        return record.expiresAtMs > Date.now() ? record : null;
+      }),
+
+    delete: (idHash) =>
+      run(async () => {
+        await scripts.meiduoUsersSessionDelete(sessionPrefix + idHash, indexPrefix, idHash);
+      }),
+
+    deleteAllForUser: (userId) =>
+      run(() => scripts.meiduoUsersSessionDeleteAll(indexPrefix + userId, sessionPrefix, String(userId))),
+
+    ping: () => run(async () => void (await redis.ping())),
+
+    close: () => closeRedis(redis),
+  };
+}

@@ -1,0 +1,112 @@
+import { DependencyError } from '../../domain/errors.js';
+import type { Clock, SessionRecord, SessionStore } from '../../domain/ports.js';
+import type { SqliteDatabase } from '../sqlite.js';
+
+/** Expired sessions are invisible at once; they are physically removed at most this often. */
+const PURGE_INTERVAL_MS = 60_000;
+const PURGE_BATCH = 500;
+
+interface Row {
+  user_id: number;
+  expires_at_ms: number;
+  persistent: number;
+  created_at_ms: number;
+}
+
+/**
+ * Sessions of the embedded default, in the SQLite file that also holds the users, indexed by
+ * user so that all of a user's sessions can be ended at once. Expiry follows the injected
+ * clock: a record whose absolute expiry has passed is absent.
+ */
+export function createSqliteSessionStore(db: SqliteDatabase, clock: Clock): SessionStore {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS meiduo_users_sessions (
+      id_hash TEXT NOT NULL PRIMARY KEY,
+      user_id INTEGER NOT NULL,
+      expires_at_ms INTEGER NOT NULL,
+      persistent INTEGER NOT NULL,
+      created_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS meiduo_users_sessions_user ON meiduo_users_sessions (user_id);
+    CREATE INDEX IF NOT EXISTS meiduo_users_sessions_expires ON meiduo_users_sessions (expires_at_ms);
+  `);
+
+  const insert = db.prepare<[string, number, number, number, number]>(
+    `INSERT INTO meiduo_users_sessions (id_hash, user_id, expires_at_ms, persistent, created_at_ms)
+     VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (id_hash) DO UPDATE SET user_id = excluded.user_id, expires_at_ms = excluded.expires_at_ms,
+       persistent = excluded.persistent, created_at_ms = excluded.created_at_ms`,
+  );
+  const selectLive = db.prepare<[string, number], Row>(
+    `SELECT user_id, expires_at_ms, persistent, created_at_ms FROM meiduo_users_sessions
+     WHERE id_hash = ? AND expires_at_ms > ?`,
+  );
+  const deleteOne = db.prepare<[string]>('DELETE FROM meiduo_users_sessions WHERE id_hash = ?');
+  const deleteLiveOfUser = db.prepare<[number, number]>(
+    'DELETE FROM meiduo_users_sessions WHERE user_id = ? AND expires_at_ms > ?',
+  );
+  const deleteAllOfUser = db.prepare<[number]>('DELETE FROM meiduo_users_sessions WHERE user_id = ?');
+  const purgeExpired = db.prepare<[number, number]>(
+    `DELETE FROM meiduo_users_sessions WHERE id_hash IN
+       (SELECT id_hash FROM meiduo_users_sessions WHERE expires_at_ms <= ? LIMIT ?)`,
+  );
+  const ping = db.prepare('SELECT 1');
+
+  /** Counts only the sessions that were still alive; removes the user's expired ones too. */
+  const deleteAllForUserTx = db.transaction((userId: number, nowMs: number): number => {
+    const live = deleteLiveOfUser.run(userId, nowMs).changes;
+    deleteAllOfUser.run(userId);
+    return live;
+  });
+
+  let lastPurgeMs = Number.NEGATIVE_INFINITY;
+  const guarded = <T>(step: (nowMs: number) => T, write: boolean): Promise<T> => {
+    try {
+      const nowMs = clock.nowMs();
+      const result = step(nowMs);
+      if (write && nowMs - lastPurgeMs >= PURGE_INTERVAL_MS) {
+        lastPurgeMs = nowMs;
+        purgeExpired.run(nowMs, PURGE_BATCH);
+      }
+      return Promise.resolve(result);
+    } catch (err) {
+      return Promise.reject(new DependencyError('session-store', err));
+    }
+  };
+
+  return {
+    create: (idHash, record) =>
+      guarded(
+        () =>
+          void insert.run(
+            idHash,
+            record.userId,
+            record.expiresAtMs,
+            record.persistent ? 1 : 0,
+            record.createdAtMs,
+          ),
+        true,
+      ),
+
+    get: (idHash) =>
+      guarded((nowMs): SessionRecord | null => {
+        const row = selectLive.get(idHash, nowMs);
+        if (!row) return null;
+        return {
+          userId: row.user_id,
+          expiresAtMs: row.expires_at_ms,
+          persistent: row.persistent === 1,
+          createdAtMs: row.created_at_ms,
+        };
+      }, false),
+
+    delete: (idHash) => guarded(() => void deleteOne.run(idHash), true),
+
+    deleteAllForUser: (userId) => guarded((nowMs) => deleteAllForUserTx.immediate(userId, nowMs), true),
+
+    ping: () => guarded(() => void ping.get(), false),
+
+    // The database belongs to whoever opened it (it also holds the users): nothing to close.
+    close: async () => {},
+  };
+}
