@@ -27,50 +27,121 @@ const PROVIDERS = ['console', 'ronglian', 'aliyun', 'tencent', 'twilio'] as cons
 export type ProviderName = (typeof PROVIDERS)[number];
 
 export const ConfigSchema = Type.Object({
-  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'address the web process listens on' }),
+  HOST: Type.String({
+    minLength: 1,
+    default: '127.0.0.1',
+    description: 'address the web process listens on',
+  }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'port of the web process' }),
   DATA_DIR: Type.String({ minLength: 1, default: './data', description: "embedded default's files" }),
-  DATABASE_URL: Text('`sqlite:<path>`, `postgres://…` or `mysql://…` (default `sqlite:<DATA_DIR>/meiduo.sqlite3`)'),
-  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'connections per process (server databases)' }),
-  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000, description: 'longest a query may run' }),
+  DATABASE_URL: Text(
+    '`sqlite:<path>`, `postgres://…` or `mysql://…` (default `sqlite:<DATA_DIR>/meiduo.sqlite3`)',
+  ),
+  DATABASE_POOL_SIZE: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 10,
+    description: 'connections per process (server databases)',
+  }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 600_000,
+    default: 5000,
+    description: 'longest a query may run',
+  }),
   REDIS_URL: Text('set: codes, limits, sessions and the queue use Redis'),
   VERIFY_REDIS_URL: Text('Redis for codes, flags and counters (default REDIS_URL; Meiduo: db 2)'),
   SESSION_REDIS_URL: Text('Redis for sessions (default REDIS_URL)'),
   QUEUE_REDIS_URL: Text('Redis for the BullMQ queue (default REDIS_URL)'),
   RUN_WORKER: Bool(true, 'the web process also runs an SMS worker'),
-  WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1000, default: 16, description: 'SMS jobs in flight per worker' }),
-  JOB_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 6, description: 'attempts of an SMS job with retryable outcomes' }),
-  JOB_BACKOFF_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 2000, description: 'first retry delay; doubles each attempt, with jitter' }),
+  WORKER_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 16,
+    description: 'SMS jobs in flight per worker',
+  }),
+  JOB_ATTEMPTS: Type.Integer({
+    minimum: 1,
+    maximum: 50,
+    default: 6,
+    description: 'attempts of an SMS job with retryable outcomes',
+  }),
+  JOB_BACKOFF_MS: Type.Integer({
+    minimum: 1,
+    maximum: 3_600_000,
+    default: 2000,
+    description: 'first retry delay; doubles each attempt, with jitter',
+  }),
   SMS_PROVIDER: Type.String({
     pattern: `^(${PROVIDERS.join('|')})(,(${PROVIDERS.join('|')}))*$`,
     default: 'console',
     description: 'provider, or a comma list for failover (first one first)',
   }),
-  SMS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5000, description: 'timeout of one vendor request' }),
+  SMS_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 120_000,
+    default: 5000,
+    description: 'timeout of one vendor request',
+  }),
   PASSWORD_HASHER: Type.Union([Type.Literal('argon2'), Type.Literal('pbkdf2_sha256')], {
     default: 'argon2',
     description: 'hasher for new and replaced passwords',
   }),
-  ARGON2_MEMORY_KIB: Type.Integer({ minimum: 1024, maximum: 4_194_304, default: 19456, description: 'argon2id memory cost' }),
-  ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: 2, description: 'argon2id iterations' }),
+  ARGON2_MEMORY_KIB: Type.Integer({
+    minimum: 1024,
+    maximum: 4_194_304,
+    default: 19456,
+    description: 'argon2id memory cost',
+  }),
+  ARGON2_TIME_COST: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 2,
+    description: 'argon2id iterations',
+  }),
   ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 64, default: 1, description: 'argon2id lanes' }),
-  PBKDF2_ITERATIONS: Type.Integer({ minimum: 1000, maximum: 100_000_000, default: 1_000_000, description: 'PBKDF2 iterations' }),
-  HASH_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: availableParallelism(), description: 'hashes computed at once (default: cores)' }),
+  PBKDF2_ITERATIONS: Type.Integer({
+    minimum: 1000,
+    maximum: 100_000_000,
+    default: 1_000_000,
+    description: 'PBKDF2 iterations',
+  }),
+  HASH_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 256,
+    default: availableParallelism(),
+    description: 'hashes computed at once (default: cores)',
+  }),
   ERROR_STATUS_MODE: Type.Union([Type.Literal('http'), Type.Literal('meiduo')], {
     default: 'http',
     description: '`meiduo`: client errors as HTTP 200 with code 400, like the Django original',
   }),
   CSRF_ENABLED: Bool(true, 'check the CSRF token on unsafe methods'),
-  CSRF_TRUSTED_ORIGINS: Type.String({ default: '', description: 'comma list of extra origins allowed to send unsafe requests' }),
-  PUBLIC_ORIGIN: Text("the service's public origin, e.g. https://www.meiduo.site (default: the request's own)"),
-  CORS_ORIGINS: Type.String({ default: '', description: 'comma list of front-end origins allowed cross-origin with credentials' }),
+  CSRF_TRUSTED_ORIGINS: Type.String({
+    default: '',
+    description: 'comma list of extra origins allowed to send unsafe requests',
+  }),
+  PUBLIC_ORIGIN: Text(
+    "the service's public origin, e.g. https://www.meiduo.site (default: the request's own)",
+  ),
+  CORS_ORIGINS: Type.String({
+    default: '',
+    description: 'comma list of front-end origins allowed cross-origin with credentials',
+  }),
   COOKIE_SECURE: Bool(false, 'mark cookies Secure (behind HTTPS)'),
-  TRUST_PROXY: Text('`true`, a hop count, or a comma list of proxy addresses/CIDRs whose X-Forwarded-For is trusted'),
+  TRUST_PROXY: Text(
+    '`true`, a hop count, or a comma list of proxy addresses/CIDRs whose X-Forwarded-For is trusted',
+  ),
   RATE_LIMITS: OnOff,
   IMAGE_CODE_TTL_SECONDS: Seconds(300, 'lifetime of an image code'),
   SMS_CODE_TTL_SECONDS: Seconds(300, 'lifetime of an SMS code'),
   SMS_RESEND_INTERVAL_SECONDS: Seconds(60, 'one SMS per mobile per this many seconds'),
-  SMS_CODE_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'wrong guesses before the SMS code is deleted' }),
+  SMS_CODE_MAX_ATTEMPTS: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 5,
+    description: 'wrong guesses before the SMS code is deleted',
+  }),
   SMS_PER_MOBILE_PER_DAY: Limit(10, 'SMS per mobile per calendar day (UTC+8)'),
   SMS_PER_IP_PER_HOUR: Limit(20, 'SMS per client IP per hour'),
   SMS_GLOBAL_PER_HOUR: Limit(1000, 'SMS for the whole service per hour'),
@@ -199,6 +270,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
 
   const redis = s.REDIS_URL;
+  if (!s.RUN_WORKER && !(s.QUEUE_REDIS_URL ?? redis)) {
+    throw new ConfigError(
+      'Invalid setting RUN_WORKER: false needs the queue in Redis (REDIS_URL or QUEUE_REDIS_URL)',
+    );
+  }
   const config: Config = {
     ...s,
     DATABASE_URL: databaseUrl,

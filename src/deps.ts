@@ -25,6 +25,7 @@ import type {
   SmsProvider,
   UserRepository,
 } from './domain/ports.js';
+import { migrateToLatest } from './migrations/index.js';
 
 /** Everything the app talks to; tests may replace any part. */
 export interface Deps {
@@ -46,10 +47,14 @@ export const systemClock: Clock = { nowMs: () => Date.now() };
 export const KEY_PREFIX = 'meiduo-users:';
 
 /**
- * Picks the adapters the configuration asks for. Migrations are not run here: server.ts runs
- * them on the embedded default, `npm run migrate` elsewhere.
+ * Picks the adapters the configuration asks for. `migrate` brings the user table up to date
+ * (server.ts asks for it on the embedded default; server databases use `npm run migrate`).
  */
-export async function createDeps(config: Config, log: Logger): Promise<Deps> {
+export async function createDeps(
+  config: Config,
+  log: Logger,
+  options: { migrate?: boolean } = {},
+): Promise<Deps> {
   const closers: Array<() => Promise<void>> = [];
   const clock = systemClock;
   let sqlite: SqliteDatabase | undefined;
@@ -61,7 +66,9 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
         : join(config.DATA_DIR, 'codes.sqlite3');
       const db = openSqlite(path);
       sqlite = db;
-      closers.push(async () => db.close());
+      closers.push(async () => {
+        db.close();
+      });
     }
     return sqlite;
   };
@@ -72,6 +79,7 @@ export async function createDeps(config: Config, log: Logger): Promise<Deps> {
       sqlite: config.DATABASE_URL.startsWith('sqlite:') ? localSqlite() : undefined,
     });
     closers.push(() => userDb.close());
+    if (options.migrate) await migrateToLatest(userDb);
     const users = createKyselyUserRepository(userDb);
 
     let codeStore: CodeStore;

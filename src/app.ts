@@ -1,0 +1,90 @@
+import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import type { Deps } from './deps.js';
+import { createAccounts } from './domain/accounts.js';
+import { createLimiter } from './domain/limits.js';
+import { createRegistration } from './domain/registration.js';
+import { createVerification } from './domain/verification.js';
+import { csrf } from './plugins/csrf.js';
+import { envelope } from './plugins/envelope.js';
+import { notFound } from './plugins/not-found.js';
+import { securityHeaders } from './plugins/security-headers.js';
+import { csrfRoutes } from './routes/csrf.js';
+import { healthRoutes } from './routes/health.js';
+import { userRoutes } from './routes/users.js';
+import { verificationRoutes } from './routes/verifications.js';
+
+/** Headers a cross-origin front end may send (django-cors-headers' defaults). */
+const CORS_HEADERS = [
+  'accept',
+  'authorization',
+  'content-type',
+  'user-agent',
+  'x-csrftoken',
+  'x-requested-with',
+];
+
+/** The root plugin: plugins in explicit order, then routes, then the 404/405 handler. */
+export async function app(fastify: FastifyInstance, opts: { config: Config; deps: Deps }) {
+  const { config, deps } = opts;
+  const { codeStore, clock } = deps;
+
+  await fastify.register(envelope, { mode: config.ERROR_STATUS_MODE });
+  await fastify.register(securityHeaders);
+  await fastify.register(cookie);
+  if (config.corsOrigins.length > 0) {
+    await fastify.register(cors, {
+      origin: config.corsOrigins,
+      credentials: true,
+      methods: ['DELETE', 'GET', 'OPTIONS', 'PATCH', 'POST', 'PUT'],
+      allowedHeaders: CORS_HEADERS,
+      exposedHeaders: ['Retry-After', 'X-Request-Id'],
+      maxAge: 86_400,
+    });
+  }
+  await fastify.register(csrf, {
+    enabled: config.CSRF_ENABLED,
+    cookieSecure: config.COOKIE_SECURE,
+    publicOrigin: config.PUBLIC_ORIGIN,
+    trustedOrigins: config.csrfTrustedOrigins,
+  });
+  await fastify.register(notFound);
+
+  const limiter = createLimiter({ codeStore, clock, enabled: config.RATE_LIMITS === 'on' });
+  const verification = createVerification({
+    codeStore,
+    clock,
+    queue: deps.queue,
+    captcha: deps.captcha,
+    settings: config,
+  });
+  const registration = createRegistration({
+    codeStore,
+    clock,
+    users: deps.users,
+    hasher: deps.hasher,
+    settings: config,
+  });
+  const accounts = createAccounts({
+    codeStore,
+    clock,
+    users: deps.users,
+    hasher: deps.hasher,
+    sessionStore: deps.sessionStore,
+    settings: config,
+  });
+
+  await fastify.register(healthRoutes, { deps, testMode: config.testMode });
+  await fastify.register(csrfRoutes);
+  await fastify.register(verificationRoutes, { verification });
+  await fastify.register(userRoutes, {
+    registration,
+    accounts,
+    users: deps.users,
+    limiter,
+    countLimitPerMinute: config.COUNT_LOOKUPS_PER_IP_PER_MINUTE,
+    cookieSecure: config.COOKIE_SECURE,
+  });
+}

@@ -1,0 +1,149 @@
+import { randomInt } from 'node:crypto';
+import { captchaMatches, generateCaptchaText } from './captcha.js';
+import { ApiError, DependencyError, type ErrorId } from './errors.js';
+import { chinaDayWindow, createLimiter, fixedWindow, quota } from './limits.js';
+import type { CaptchaImage, CaptchaRenderer, Clock, CodeStore, JobQueue, Quota } from './ports.js';
+
+/** Django's own key names (API.md §3): no prefix, plain values. */
+export const imageCodeKey = (uuid: string) => `img_${uuid}`;
+export const smsCodeKey = (mobile: string) => `sms_${mobile}`;
+export const sendFlagKey = (mobile: string) => `send_flag_${mobile}`;
+/** Ours, under the service's prefix. */
+export const smsAttemptsKey = (mobile: string) => `meiduo-users:sms-attempts:${mobile}`;
+
+export const UUID_RULE = /^[A-Za-z0-9_-]{1,64}$/;
+export const MOBILE_RULE = /^1[3-9]\d{9}$/;
+
+export interface VerificationSettings {
+  IMAGE_CODE_TTL_SECONDS: number;
+  SMS_CODE_TTL_SECONDS: number;
+  SMS_RESEND_INTERVAL_SECONDS: number;
+  SMS_PER_MOBILE_PER_DAY: number;
+  SMS_PER_IP_PER_HOUR: number;
+  SMS_GLOBAL_PER_HOUR: number;
+  IMAGE_CODES_PER_IP_PER_MINUTE: number;
+  RATE_LIMITS: 'on' | 'off';
+  TEST_CAPTCHA_ANSWER?: string | undefined;
+  testSmsNumbers: Map<string, string>;
+}
+
+export interface VerificationDeps {
+  codeStore: CodeStore;
+  queue: JobQueue;
+  captcha: CaptchaRenderer;
+  clock: Clock;
+  settings: VerificationSettings;
+  /** 6-digit code source; cryptographically random by default. */
+  newSmsCode?: () => string;
+  newCaptchaText?: () => string;
+}
+
+export interface SmsRequest {
+  mobile: string;
+  imageCode: string | undefined;
+  imageCodeId: string | undefined;
+  /** Client key from clientKey(): IPv4 or IPv6 /64. */
+  client: string;
+}
+
+const randomSmsCode = () => String(randomInt(0, 1_000_000)).padStart(6, '0');
+
+/** Image codes and SMS codes: GET /image_codes/ and GET /sms_codes/ (API.md §2). */
+export function createVerification(deps: VerificationDeps) {
+  const { codeStore, queue, captcha, clock, settings } = deps;
+  const newSmsCode = deps.newSmsCode ?? randomSmsCode;
+  const newCaptchaText = deps.newCaptchaText ?? (() => generateCaptchaText());
+  const limitsOn = settings.RATE_LIMITS === 'on';
+  const limiter = createLimiter({ codeStore, clock, enabled: limitsOn });
+
+  function smsQuotas(mobile: string, client: string, testNumber: boolean): Quota[] {
+    if (!limitsOn) return [];
+    const now = clock.nowMs();
+    const quotas: Quota[] = [];
+    if (settings.SMS_PER_IP_PER_HOUR > 0) {
+      quotas.push(
+        quota(fixedWindow('sms-ip', client, 3600, now), settings.SMS_PER_IP_PER_HOUR, 'SMS_IP_LIMIT'),
+      );
+    }
+    // Test numbers still obey the resend interval and the per-IP limit, not the daily or global quotas.
+    if (!testNumber && settings.SMS_PER_MOBILE_PER_DAY > 0) {
+      quotas.push(
+        quota(chinaDayWindow('sms-mobile', mobile, now), settings.SMS_PER_MOBILE_PER_DAY, 'SMS_DAILY_LIMIT'),
+      );
+    }
+    if (!testNumber && settings.SMS_GLOBAL_PER_HOUR > 0) {
+      quotas.push(
+        quota(
+          fixedWindow('sms-global', 'all', 3600, now),
+          settings.SMS_GLOBAL_PER_HOUR,
+          'SMS_BUDGET_EXHAUSTED',
+        ),
+      );
+    }
+    return quotas;
+  }
+
+  return {
+    async imageCode(uuid: string, client: string): Promise<CaptchaImage> {
+      if (!UUID_RULE.test(uuid)) throw new ApiError('UUID_INVALID');
+      await limiter.countAgainst(
+        'img-ip',
+        client,
+        settings.IMAGE_CODES_PER_IP_PER_MINUTE,
+        60,
+        'IMAGE_CODE_LIMIT',
+      );
+      const text = newCaptchaText();
+      const image = await captcha.render(text);
+      await codeStore.set(imageCodeKey(uuid), text, settings.IMAGE_CODE_TTL_SECONDS);
+      return image;
+    },
+
+    async sendSmsCode(request: SmsRequest): Promise<{ resendAfterSeconds: number }> {
+      const { mobile, imageCode, imageCodeId, client } = request;
+      if (!MOBILE_RULE.test(mobile)) throw new ApiError('MOBILE_INVALID');
+      // 1. parameters
+      if (!imageCode || !imageCodeId) throw new ApiError('MISSING_PARAMS');
+      // 2. resend block, before the image code is spent
+      const flagKey = sendFlagKey(mobile);
+      const flagTtl = await codeStore.ttlSeconds(flagKey);
+      if (flagTtl !== null) throw new ApiError('SMS_TOO_FREQUENT', { retry_after: flagTtl });
+      // 3. one use, even when the guess turns out wrong
+      const stored = UUID_RULE.test(imageCodeId) ? await codeStore.take(imageCodeKey(imageCodeId)) : null;
+      if (stored === null) throw new ApiError('IMAGE_CODE_EXPIRED');
+      // 4. case-insensitive, constant time
+      const testAnswer = settings.TEST_CAPTCHA_ANSWER;
+      const right =
+        captchaMatches(imageCode, stored) ||
+        (testAnswer !== undefined && captchaMatches(imageCode, testAnswer));
+      if (!right) throw new ApiError('IMAGE_CODE_WRONG');
+      // 5–6. quotas and the flag, checked and set in one atomic step
+      const testCode = settings.testSmsNumbers.get(mobile);
+      const result = await codeStore.issueCode({
+        flagKey,
+        flagTtlSeconds: settings.SMS_RESEND_INTERVAL_SECONDS,
+        codeKey: smsCodeKey(mobile),
+        code: testCode ?? newSmsCode(),
+        codeTtlSeconds: settings.SMS_CODE_TTL_SECONDS,
+        attemptsKey: smsAttemptsKey(mobile),
+        quotas: smsQuotas(mobile, client, testCode !== undefined),
+      });
+      if (result.kind === 'flagged') {
+        throw new ApiError('SMS_TOO_FREQUENT', { retry_after: result.retryAfterSeconds });
+      }
+      if (result.kind === 'limited') {
+        throw new ApiError(result.id as ErrorId, { retry_after: result.retryAfterSeconds });
+      }
+      // 7. enqueue; a job that cannot be queued must not leave a flag without a send
+      try {
+        await queue.enqueue({ mobile, purpose: 'register' });
+      } catch (err) {
+        await codeStore.delete(flagKey, smsCodeKey(mobile)).catch(() => {});
+        throw err instanceof DependencyError ? err : new DependencyError('queue', err);
+      }
+      return { resendAfterSeconds: settings.SMS_RESEND_INTERVAL_SECONDS };
+    },
+  };
+}
+
+export type Verification = ReturnType<typeof createVerification>;

@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+import type { Deps } from '../deps.js';
+import { ok } from '../plugins/envelope.js';
+
+const CHECK_TIMEOUT_MS = 2000;
+
+async function check(probe: () => Promise<void>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([probe(), timeout]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** /healthz: the process answers. /readyz: every dependency answers (API.md §2). */
+export async function healthRoutes(app: FastifyInstance, opts: { deps: Deps; testMode: boolean }) {
+  const { deps, testMode } = opts;
+  app.get('/healthz', async () => ok('OK'));
+  app.get('/readyz', async (_request, reply) => {
+    const [database, codeStore, sessionStore, queue] = await Promise.all([
+      check(() => deps.users.ping()),
+      check(() => deps.codeStore.ping()),
+      check(() => deps.sessionStore.ping()),
+      check(() => deps.queue.ping()),
+    ]);
+    const checks = { database, code_store: codeStore, session_store: sessionStore, queue };
+    const ready = database && codeStore && sessionStore && queue;
+    if (!ready) {
+      return reply.code(503).send({
+        code: 503,
+        error: 'SERVICE_UNAVAILABLE',
+        message: '服务繁忙，请稍后再试',
+        errmsg: '服务繁忙，请稍后再试',
+        checks,
+        test_mode: testMode,
+      });
+    }
+    return ok('OK', { checks, test_mode: testMode });
+  });
+}

@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import { buildServer } from './build.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createDeps } from './deps.js';
+import { createSendSmsHandler } from './jobs/send-sms.js';
+import { createLogger } from './logger.js';
+
+const SHUTDOWN_DEADLINE_MS = 25_000;
+
+async function main() {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createLogger(config);
+  for (const warning of config.warnings) log.warn(warning);
+
+  const deps = await createDeps(config, log, { migrate: config.DATABASE_URL.startsWith('sqlite:') });
+  if (config.RUN_WORKER) {
+    deps.queue.startWorker(
+      createSendSmsHandler({
+        codeStore: deps.codeStore,
+        sms: deps.sms,
+        log,
+        codeTtlSeconds: config.SMS_CODE_TTL_SECONDS,
+        testNumbers: config.testSmsNumbers,
+      }),
+      config.WORKER_CONCURRENCY,
+    );
+  }
+  const server = await buildServer(config, deps, log);
+  await server.listen({ host: config.HOST, port: config.PORT });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing requests and SMS jobs in hand');
+    setTimeout(() => {
+      log.error('shutdown deadline passed, exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    await server.close();
+    await deps.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+  } else {
+    process.stderr.write(
+      `meiduo-users failed to start: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+  }
+  process.exit(1);
+});
