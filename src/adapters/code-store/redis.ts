@@ -126,14 +126,14 @@ export function createRedisCodeStore(redis: Redis): CodeStore {
   return {
     get: (key) => run(() => redis.get(key)),
 
-    set: (key, value, ttlSeconds) => {
+    set: async (key, value, ttlSeconds) => {
       assertTtlSeconds(ttlSeconds, 'ttlSeconds');
       return run(async () => void (await redis.set(key, value, 'EX', ttlSeconds)));
     },
 
     take: (key) => run(() => redis.getdel(key)),
 
-    setIfAbsent: (key, value, ttlSeconds) => {
+    setIfAbsent: async (key, value, ttlSeconds) => {
       assertTtlSeconds(ttlSeconds, 'ttlSeconds');
       return run(async () => (await redis.set(key, value, 'EX', ttlSeconds, 'NX')) === 'OK');
     },
@@ -141,7 +141,7 @@ export function createRedisCodeStore(redis: Redis): CodeStore {
     delete: (...keys) =>
       keys.length === 0 ? Promise.resolve() : run(async () => void (await redis.del(...keys))),
 
-    increment: (key, ttlSeconds) => {
+    increment: async (key, ttlSeconds) => {
       assertTtlSeconds(ttlSeconds, 'ttlSeconds');
       return run(() => scripts.meiduoUsersIncrement(key, ttlSeconds));
     },
@@ -153,7 +153,7 @@ export function createRedisCodeStore(redis: Redis): CodeStore {
         return pttl > 0 ? Math.ceil(pttl / 1000) : null;
       }),
 
-    issueCode: (input) => {
+    issueCode: async (input) => {
       assertTtlSeconds(input.flagTtlSeconds, 'flagTtlSeconds');
       assertTtlSeconds(input.codeTtlSeconds, 'codeTtlSeconds');
       for (const quota of input.quotas) assertTtlSeconds(quota.ttlSeconds, `quota ${quota.id} ttlSeconds`);

@@ -146,31 +146,35 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
       if (write) maybePurge(nowMs);
       return Promise.resolve(result);
     } catch (err) {
-      return Promise.reject(new DependencyError('code-store', err));
+      // A RangeError is the caller's bug (a bad lifetime), not an unavailable store.
+      return Promise.reject(err instanceof RangeError ? err : new DependencyError('code-store', err));
     }
   };
 
   return {
     get: (key) => guarded((nowMs) => live(key, nowMs)?.value ?? null, false),
 
-    set: (key, value, ttlSeconds) => {
-      assertTtlSeconds(ttlSeconds, 'ttlSeconds');
-      return guarded((nowMs) => void upsert.run(key, value, nowMs + ttlSeconds * 1000), true);
-    },
+    set: (key, value, ttlSeconds) =>
+      guarded((nowMs) => {
+        assertTtlSeconds(ttlSeconds, 'ttlSeconds');
+        upsert.run(key, value, nowMs + ttlSeconds * 1000);
+      }, true),
 
     take: (key) => guarded((nowMs) => takeTx.immediate(key, nowMs), true),
 
-    setIfAbsent: (key, value, ttlSeconds) => {
-      assertTtlSeconds(ttlSeconds, 'ttlSeconds');
-      return guarded((nowMs) => setIfAbsentTx.immediate(key, value, ttlSeconds, nowMs), true);
-    },
+    setIfAbsent: (key, value, ttlSeconds) =>
+      guarded((nowMs) => {
+        assertTtlSeconds(ttlSeconds, 'ttlSeconds');
+        return setIfAbsentTx.immediate(key, value, ttlSeconds, nowMs);
+      }, true),
 
     delete: (...keys) => guarded(() => deleteTx.immediate(keys), true),
 
-    increment: (key, ttlSeconds) => {
-      assertTtlSeconds(ttlSeconds, 'ttlSeconds');
-      return guarded((nowMs) => incrementTx.immediate(key, ttlSeconds, nowMs), true);
-    },
+    increment: (key, ttlSeconds) =>
+      guarded((nowMs) => {
+        assertTtlSeconds(ttlSeconds, 'ttlSeconds');
+        return incrementTx.immediate(key, ttlSeconds, nowMs);
+      }, true),
 
     ttlSeconds: (key) =>
       guarded((nowMs) => {
@@ -178,12 +182,13 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
         return row ? secondsLeft(row, nowMs) : null;
       }, false),
 
-    issueCode: (input) => {
-      assertTtlSeconds(input.flagTtlSeconds, 'flagTtlSeconds');
-      assertTtlSeconds(input.codeTtlSeconds, 'codeTtlSeconds');
-      for (const quota of input.quotas) assertTtlSeconds(quota.ttlSeconds, `quota ${quota.id} ttlSeconds`);
-      return guarded((nowMs) => issueCodeTx.immediate(input, nowMs), true);
-    },
+    issueCode: (input) =>
+      guarded((nowMs) => {
+        assertTtlSeconds(input.flagTtlSeconds, 'flagTtlSeconds');
+        assertTtlSeconds(input.codeTtlSeconds, 'codeTtlSeconds');
+        for (const quota of input.quotas) assertTtlSeconds(quota.ttlSeconds, `quota ${quota.id} ttlSeconds`);
+        return issueCodeTx.immediate(input, nowMs);
+      }, true),
 
     checkCode: (input) => guarded((nowMs) => checkCodeTx.immediate(input, nowMs), true),
 

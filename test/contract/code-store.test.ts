@@ -1,0 +1,706 @@
+/**
+ * One contract for the CodeStore port (src/domain/ports.ts), run against every backend:
+ * SQLite (a temp file, time moved by a fake clock) and Redis (DB 3 of the machine's server,
+ * random keys; time moved by shortening the lifetimes of this test's keys, which is what the
+ * passing of time does to Redis keys). Redis-only tests follow: Django-visible key format,
+ * fail-fast when Redis is down, recovery after an outage.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createRedisCodeStore } from '../../src/adapters/code-store/redis.js';
+import { createSqliteCodeStore } from '../../src/adapters/code-store/sqlite.js';
+import { connectRedis } from '../../src/adapters/redis.js';
+import { openSqlite, type SqliteDatabase } from '../../src/adapters/sqlite.js';
+import { DependencyError } from '../../src/domain/errors.js';
+import type { CodeStore, IssueCodeInput, Quota } from '../../src/domain/ports.js';
+import { BACKEND_URLS, has } from '../backends.js';
+
+const redisAvailable = await has('redis');
+const REDIS_URL = (() => {
+  const url = new URL(BACKEND_URLS.redis);
+  url.pathname = '/3';
+  return url.toString();
+})();
+const silent = pino({ level: 'silent' });
+
+interface Harness {
+  store: CodeStore;
+  /** More stores on their own connections to the same backend, for races between processes. */
+  peers(count: number): Promise<CodeStore[]>;
+  /** Lets `ms` of time pass for this test's keys. */
+  elapse(ms: number): Promise<void>;
+  /** Registers a key (so that elapse and cleanup reach it) and returns it. */
+  track(key: string): string;
+  cleanup(): Promise<void>;
+}
+
+/** A key of our own, unique to this test. */
+function ownKey(h: Harness, name: string): string {
+  return h.track(`meiduo-users-test:${randomBytes(6).toString('hex')}:${name}`);
+}
+
+/** A random mainland mobile; collisions with other runs are negligible (10^9 choices). */
+function randomMobile(): string {
+  return `1${randomInt(3, 10)}${String(randomInt(0, 1_000_000_000)).padStart(9, '0')}`;
+}
+
+/** Meiduo's keys for one mobile plus our attempts counter, all tracked. */
+function smsKeys(h: Harness, mobile = randomMobile()) {
+  return {
+    mobile,
+    flagKey: h.track(`send_flag_${mobile}`),
+    codeKey: h.track(`sms_${mobile}`),
+    attemptsKey: h.track(`meiduo-users-test:attempts:${mobile}`),
+  };
+}
+
+function sixDigits(): string {
+  return String(randomInt(0, 1_000_000)).padStart(6, '0');
+}
+
+function issueInput(keys: ReturnType<typeof smsKeys>, code: string, quotas: Quota[] = []): IssueCodeInput {
+  return { ...keys, flagTtlSeconds: 60, code, codeTtlSeconds: 300, quotas };
+}
+
+function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>): void {
+  describe(`CodeStore contract on ${backend}`, () => {
+    let h: Harness;
+    let store: CodeStore;
+    beforeEach(async () => {
+      h = await makeHarness();
+      store = h.store;
+    });
+    afterEach(async () => {
+      await h.cleanup();
+    });
+
+    describe('get / set', () => {
+      it('returns null for an absent key and the stored string for a present one', async () => {
+        const key = ownKey(h, 'img');
+        expect(await store.get(key)).toBeNull();
+        await store.set(key, 'AB3Z 验证', 300);
+        expect(await store.get(key)).toBe('AB3Z 验证');
+      });
+
+      it('replaces both the value and the lifetime', async () => {
+        const key = ownKey(h, 'img');
+        await store.set(key, 'first', 300);
+        await store.set(key, 'second', 10);
+        expect(await store.get(key)).toBe('second');
+        expect(await store.ttlSeconds(key)).toBe(10);
+      });
+
+      it('forgets the value once its lifetime has passed', async () => {
+        const key = ownKey(h, 'img');
+        await store.set(key, 'value', 10);
+        await h.elapse(9_000);
+        expect(await store.get(key)).toBe('value');
+        await h.elapse(1_000);
+        expect(await store.get(key)).toBeNull();
+      });
+
+      it('refuses lifetimes that are not whole positive seconds', async () => {
+        const key = ownKey(h, 'bad');
+        await expect(store.set(key, 'v', 0)).rejects.toThrow(RangeError);
+        await expect(store.set(key, 'v', 1.5)).rejects.toThrow(RangeError);
+        await expect(store.setIfAbsent(key, 'v', -1)).rejects.toThrow(RangeError);
+        await expect(store.increment(key, 0)).rejects.toThrow(RangeError);
+        expect(await store.get(key)).toBeNull();
+      });
+    });
+
+    describe('take', () => {
+      it('returns the value once and deletes it', async () => {
+        const key = ownKey(h, 'img');
+        await store.set(key, 'ABCD', 300);
+        expect(await store.take(key)).toBe('ABCD');
+        expect(await store.take(key)).toBeNull();
+        expect(await store.get(key)).toBeNull();
+      });
+
+      it('returns null for absent and expired keys', async () => {
+        const key = ownKey(h, 'img');
+        expect(await store.take(key)).toBeNull();
+        await store.set(key, 'ABCD', 5);
+        await h.elapse(5_000);
+        expect(await store.take(key)).toBeNull();
+      });
+
+      it('gives the value to exactly one of 50 concurrent takers', async () => {
+        const key = ownKey(h, 'img');
+        await store.set(key, 'ONCE', 300);
+        const stores = [store, ...(await h.peers(4))];
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => (stores[i % stores.length] as CodeStore).take(key)),
+        );
+        expect(results.filter((r) => r !== null)).toEqual(['ONCE']);
+      });
+    });
+
+    describe('setIfAbsent', () => {
+      it('sets only when absent or expired', async () => {
+        const key = ownKey(h, 'flag');
+        expect(await store.setIfAbsent(key, 'a', 10)).toBe(true);
+        expect(await store.setIfAbsent(key, 'b', 10)).toBe(false);
+        expect(await store.get(key)).toBe('a');
+        expect(await store.ttlSeconds(key)).toBe(10);
+        await h.elapse(10_000);
+        expect(await store.setIfAbsent(key, 'c', 10)).toBe(true);
+        expect(await store.get(key)).toBe('c');
+      });
+
+      it('lets exactly one of 50 concurrent callers set the key, and keeps its value', async () => {
+        const key = ownKey(h, 'flag');
+        const stores = [store, ...(await h.peers(4))];
+        const won = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            (stores[i % stores.length] as CodeStore).setIfAbsent(key, `caller-${i}`, 60),
+          ),
+        );
+        expect(won.filter(Boolean)).toHaveLength(1);
+        expect(await store.get(key)).toBe(`caller-${won.indexOf(true)}`);
+      });
+    });
+
+    describe('delete', () => {
+      it('deletes several keys; absent keys and no keys are fine', async () => {
+        const [a, b, absent] = [ownKey(h, 'a'), ownKey(h, 'b'), ownKey(h, 'absent')];
+        const kept = ownKey(h, 'kept');
+        await store.set(a, '1', 60);
+        await store.set(b, '2', 60);
+        await store.set(kept, '3', 60);
+        await store.delete(a, b, absent);
+        await store.delete();
+        expect(await store.get(a)).toBeNull();
+        expect(await store.get(b)).toBeNull();
+        expect(await store.get(kept)).toBe('3');
+      });
+    });
+
+    describe('increment', () => {
+      it('counts from 1 in a fixed window that later increments do not extend', async () => {
+        const key = ownKey(h, 'counter');
+        expect(await store.increment(key, 10)).toBe(1);
+        await h.elapse(4_000);
+        expect(await store.increment(key, 10)).toBe(2);
+        expect(await store.increment(key, 999)).toBe(3);
+        // The window set at creation keeps running: 6 s left, not 10 or 999.
+        expect(await store.ttlSeconds(key)).toBe(6);
+        await h.elapse(6_000);
+        expect(await store.get(key)).toBeNull();
+        // A new window starts with a fresh count and the lifetime of this call.
+        expect(await store.increment(key, 20)).toBe(1);
+        expect(await store.ttlSeconds(key)).toBe(20);
+      });
+
+      it('hands out every value exactly once under 50 concurrent increments', async () => {
+        const key = ownKey(h, 'counter');
+        const stores = [store, ...(await h.peers(4))];
+        const values = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => (stores[i % stores.length] as CodeStore).increment(key, 60)),
+        );
+        expect([...values].sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+        expect(await store.get(key)).toBe('50');
+      });
+    });
+
+    describe('ttlSeconds', () => {
+      it('is null when absent and rounds the remaining lifetime up to whole seconds', async () => {
+        const key = ownKey(h, 'ttl');
+        expect(await store.ttlSeconds(key)).toBeNull();
+        await store.set(key, 'v', 10);
+        expect(await store.ttlSeconds(key)).toBe(10);
+        await h.elapse(1);
+        expect(await store.ttlSeconds(key)).toBe(10);
+        await h.elapse(8_499);
+        expect(await store.ttlSeconds(key)).toBe(2);
+        await h.elapse(1_000);
+        expect(await store.ttlSeconds(key)).toBe(1);
+        await h.elapse(500);
+        expect(await store.ttlSeconds(key)).toBeNull();
+      });
+    });
+
+    describe('issueCode', () => {
+      const quota = (h: Harness, id: string, limit: number, ttlSeconds = 3600): Quota => ({
+        key: ownKey(h, `quota-${id}`),
+        limit,
+        ttlSeconds,
+        id,
+      });
+
+      it('sets flag and code with their lifetimes, resets the attempts and counts the quotas', async () => {
+        const keys = smsKeys(h);
+        const perIp = quota(h, 'SMS_IP_LIMIT', 20, 3600);
+        const perDay = quota(h, 'SMS_DAILY_LIMIT', 10, 5000);
+        await store.set(keys.attemptsKey, '4', 300);
+        const code = sixDigits();
+        expect(await store.issueCode(issueInput(keys, code, [perIp, perDay]))).toEqual({ kind: 'issued' });
+        expect(await store.get(keys.flagKey)).toBe('1');
+        expect(await store.ttlSeconds(keys.flagKey)).toBe(60);
+        expect(await store.get(keys.codeKey)).toBe(code);
+        expect(await store.ttlSeconds(keys.codeKey)).toBe(300);
+        expect(await store.get(keys.attemptsKey)).toBeNull();
+        expect(await store.get(perIp.key)).toBe('1');
+        expect(await store.ttlSeconds(perIp.key)).toBe(3600);
+        expect(await store.get(perDay.key)).toBe('1');
+        expect(await store.ttlSeconds(perDay.key)).toBe(5000);
+      });
+
+      it('answers flagged with the flag’s rest while the flag lives, changing nothing', async () => {
+        const keys = smsKeys(h);
+        const perIp = quota(h, 'SMS_IP_LIMIT', 20);
+        const first = sixDigits();
+        await store.issueCode(issueInput(keys, first, [perIp]));
+        await h.elapse(20_500);
+        const second = first === '000000' ? '111111' : '000000';
+        expect(await store.issueCode(issueInput(keys, second, [perIp]))).toEqual({
+          kind: 'flagged',
+          retryAfterSeconds: 40,
+        });
+        expect(await store.get(keys.codeKey)).toBe(first);
+        expect(await store.get(perIp.key)).toBe('1');
+        // Once the flag is gone the mobile gets a new code, and the quota counts the second send.
+        await h.elapse(39_500);
+        expect(await store.issueCode(issueInput(keys, second, [perIp]))).toEqual({ kind: 'issued' });
+        expect(await store.get(keys.codeKey)).toBe(second);
+        expect(await store.get(perIp.key)).toBe('2');
+      });
+
+      it('checks the quotas in order and names the first full one with its counter’s rest', async () => {
+        const keys = smsKeys(h);
+        const open = quota(h, 'SMS_IP_LIMIT', 5);
+        const full = quota(h, 'SMS_DAILY_LIMIT', 2, 1000);
+        const alsoFull = quota(h, 'SMS_BUDGET_EXHAUSTED', 1);
+        await store.increment(full.key, full.ttlSeconds);
+        await store.increment(full.key, full.ttlSeconds);
+        await store.increment(alsoFull.key, alsoFull.ttlSeconds);
+        await h.elapse(300_000);
+        expect(await store.issueCode(issueInput(keys, sixDigits(), [open, full, alsoFull]))).toEqual({
+          kind: 'limited',
+          id: 'SMS_DAILY_LIMIT',
+          retryAfterSeconds: 700,
+        });
+        // Nothing was set or counted.
+        expect(await store.get(keys.flagKey)).toBeNull();
+        expect(await store.get(keys.codeKey)).toBeNull();
+        expect(await store.get(open.key)).toBeNull();
+        expect(await store.get(full.key)).toBe('2');
+        expect(await store.get(alsoFull.key)).toBe('1');
+      });
+
+      it('counts only sends that are issued, up to the limit', async () => {
+        const budget = quota(h, 'SMS_BUDGET_EXHAUSTED', 2);
+        const a = smsKeys(h);
+        expect(await store.issueCode(issueInput(a, sixDigits(), [budget]))).toEqual({ kind: 'issued' });
+        expect((await store.issueCode(issueInput(a, sixDigits(), [budget]))).kind).toBe('flagged');
+        expect(await store.get(budget.key)).toBe('1');
+        expect(await store.issueCode(issueInput(smsKeys(h), sixDigits(), [budget]))).toEqual({
+          kind: 'issued',
+        });
+        const refused = smsKeys(h);
+        expect(await store.issueCode(issueInput(refused, sixDigits(), [budget]))).toMatchObject({
+          kind: 'limited',
+          id: 'SMS_BUDGET_EXHAUSTED',
+        });
+        expect(await store.get(budget.key)).toBe('2');
+        expect(await store.get(refused.flagKey)).toBeNull();
+      });
+
+      it('answers flagged before looking at the quotas (a lost race answers as the resend check)', async () => {
+        const keys = smsKeys(h);
+        const full = quota(h, 'SMS_DAILY_LIMIT', 1);
+        await store.increment(full.key, full.ttlSeconds);
+        await store.set(keys.flagKey, '1', 30);
+        expect(await store.issueCode(issueInput(keys, sixDigits(), [full]))).toEqual({
+          kind: 'flagged',
+          retryAfterSeconds: 30,
+        });
+      });
+
+      it('issues exactly once among 50 concurrent calls for one mobile', async () => {
+        const keys = smsKeys(h);
+        const perIp = quota(h, 'SMS_IP_LIMIT', 1000);
+        const stores = [store, ...(await h.peers(4))];
+        const codes = Array.from({ length: 50 }, () => sixDigits());
+        const results = await Promise.all(
+          codes.map((code, i) =>
+            (stores[i % stores.length] as CodeStore).issueCode(issueInput(keys, code, [perIp])),
+          ),
+        );
+        const winners = results.flatMap((r, i) => (r.kind === 'issued' ? [i] : []));
+        expect(winners).toHaveLength(1);
+        expect(results.filter((r) => r.kind === 'flagged')).toHaveLength(49);
+        expect(await store.get(keys.codeKey)).toBe(codes[winners[0] as number]);
+        expect(await store.get(perIp.key)).toBe('1');
+      });
+    });
+
+    describe('checkCode', () => {
+      const check = (keys: ReturnType<typeof smsKeys>, guess: string, maxAttempts = 5) =>
+        store.checkCode({ codeKey: keys.codeKey, attemptsKey: keys.attemptsKey, guess, maxAttempts });
+      const wrongGuess = (code: string) => code.replace(/^./, (d) => String((Number(d) + 1) % 10));
+
+      it('answers expired when there is no code', async () => {
+        const keys = smsKeys(h);
+        expect(await check(keys, '123456')).toEqual({ kind: 'expired' });
+        await store.set(keys.codeKey, '123456', 300);
+        await h.elapse(300_000);
+        expect(await check(keys, '123456')).toEqual({ kind: 'expired' });
+      });
+
+      it('answers ok for the right code and never deletes it', async () => {
+        const keys = smsKeys(h);
+        const code = sixDigits();
+        await store.issueCode(issueInput(keys, code));
+        expect(await check(keys, code)).toEqual({ kind: 'ok' });
+        expect(await check(keys, code)).toEqual({ kind: 'ok' });
+        expect(await store.get(keys.codeKey)).toBe(code);
+      });
+
+      it('counts wrong guesses and deletes the code at the last one', async () => {
+        const keys = smsKeys(h);
+        const code = sixDigits();
+        await store.issueCode(issueInput(keys, code));
+        for (const left of [4, 3, 2, 1]) {
+          expect(await check(keys, wrongGuess(code))).toEqual({ kind: 'wrong', attemptsLeft: left });
+        }
+        // The right code still works before the limit is reached.
+        expect(await check(keys, code)).toEqual({ kind: 'ok' });
+        expect(await check(keys, wrongGuess(code))).toEqual({ kind: 'wrong', attemptsLeft: 0 });
+        expect(await store.get(keys.codeKey)).toBeNull();
+        expect(await store.get(keys.attemptsKey)).toBeNull();
+        expect(await check(keys, code)).toEqual({ kind: 'expired' });
+      });
+
+      it('keeps the attempts counter exactly as long as the code', async () => {
+        const keys = smsKeys(h);
+        await store.issueCode(issueInput(keys, '123456'));
+        await h.elapse(100_000);
+        await check(keys, '654321');
+        expect(await store.ttlSeconds(keys.attemptsKey)).toBe(await store.ttlSeconds(keys.codeKey));
+        expect(await store.ttlSeconds(keys.attemptsKey)).toBe(200);
+        await h.elapse(200_000);
+        expect(await store.get(keys.attemptsKey)).toBeNull();
+      });
+
+      it('treats guesses of another length as wrong', async () => {
+        const keys = smsKeys(h);
+        const code = sixDigits();
+        await store.issueCode(issueInput(keys, code));
+        const guesses = [code.slice(0, 5), `${code}0`, '', ` ${code}`, `${code}\u0000`];
+        const results = [];
+        for (const guess of guesses) results.push(await check(keys, guess, 10));
+        expect(results).toEqual([9, 8, 7, 6, 5].map((left) => ({ kind: 'wrong', attemptsLeft: left })));
+        expect(await check(keys, code, 10)).toEqual({ kind: 'ok' });
+      });
+
+      it('starts a new code’s guesses from zero', async () => {
+        const keys = smsKeys(h);
+        await store.issueCode(issueInput(keys, '111111'));
+        for (let i = 0; i < 4; i++) await check(keys, '999999');
+        await h.elapse(60_000);
+        expect(await store.issueCode(issueInput(keys, '222222'))).toEqual({ kind: 'issued' });
+        expect(await check(keys, '999999')).toEqual({ kind: 'wrong', attemptsLeft: 4 });
+        expect(await check(keys, '111111')).toEqual({ kind: 'wrong', attemptsLeft: 3 });
+      });
+
+      it('counts concurrent wrong guesses one by one and never allows more than the limit', async () => {
+        const keys = smsKeys(h);
+        await store.issueCode(issueInput(keys, '123456'));
+        const stores = [store, ...(await h.peers(4))];
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            (stores[i % stores.length] as CodeStore).checkCode({
+              codeKey: keys.codeKey,
+              attemptsKey: keys.attemptsKey,
+              guess: String(100000 + i * 7),
+              maxAttempts: 5,
+            }),
+          ),
+        );
+        const left = results.flatMap((r) => (r.kind === 'wrong' ? [r.attemptsLeft] : []));
+        expect(left.sort()).toEqual([0, 1, 2, 3, 4]);
+        expect(results.filter((r) => r.kind === 'expired')).toHaveLength(15);
+      });
+    });
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
+
+// ---- SQLite ------------------------------------------------------------------------------
+
+function fakeClock(startMs = Date.UTC(2025, 0, 1, 8)) {
+  let now = startMs;
+  return {
+    nowMs: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+}
+
+codeStoreContract('SQLite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meiduo-code-store-'));
+  const path = join(dir, 'store.sqlite3');
+  const clock = fakeClock();
+  const dbs: SqliteDatabase[] = [openSqlite(path)];
+  return {
+    store: createSqliteCodeStore(dbs[0] as SqliteDatabase, clock),
+    peers: async (count) =>
+      Array.from({ length: count }, () => {
+        const db = openSqlite(path);
+        dbs.push(db);
+        return createSqliteCodeStore(db, clock);
+      }),
+    elapse: async (ms) => clock.advance(ms),
+    track: (key) => key,
+    cleanup: async () => {
+      for (const db of dbs) db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('SQLite code store housekeeping', () => {
+  it('removes expired rows from the file now and then', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meiduo-code-store-'));
+    const db = openSqlite(join(dir, 'store.sqlite3'));
+    try {
+      const clock = fakeClock();
+      const store = createSqliteCodeStore(db, clock);
+      const rows = () => db.prepare('SELECT COUNT(*) AS n FROM meiduo_users_kv').get() as { n: number };
+      for (let i = 0; i < 20; i++) await store.set(`img_${i}`, 'ABCD', 300);
+      await store.set('long-lived', 'x', 3600);
+      expect(rows().n).toBe(21);
+      clock.advance(301_000);
+      await store.set('trigger', 'x', 3600);
+      expect(rows().n).toBe(2);
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---- Redis -------------------------------------------------------------------------------
+
+/** Shortens each key's lifetime by ms (deleting keys whose lifetime runs out), in one step. */
+const ELAPSE_LUA = `
+local ms = tonumber(ARGV[1])
+for _, key in ipairs(KEYS) do
+  local left = redis.call('PTTL', key)
+  if left > 0 then
+    if left <= ms then redis.call('DEL', key) else redis.call('PEXPIRE', key, left - ms) end
+  end
+end
+return 0
+`;
+
+describe.skipIf(!redisAvailable)('Redis', () => {
+  let admin: Redis;
+  beforeAll(() => {
+    admin = new Redis(REDIS_URL);
+  });
+  afterAll(async () => {
+    await admin.quit();
+  });
+
+  codeStoreContract('Redis', async () => {
+    const connections = [connectRedis(REDIS_URL, 'contract', silent)];
+    const keys = new Set<string>();
+    return {
+      store: createRedisCodeStore(connections[0] as Redis),
+      peers: async (count) =>
+        Array.from({ length: count }, () => {
+          const redis = connectRedis(REDIS_URL, 'contract-peer', silent);
+          connections.push(redis);
+          return createRedisCodeStore(redis);
+        }),
+      elapse: async (ms) => {
+        if (keys.size > 0) await admin.eval(ELAPSE_LUA, keys.size, ...keys, ms);
+      },
+      track: (key) => {
+        keys.add(key);
+        return key;
+      },
+      cleanup: async () => {
+        if (keys.size > 0) await admin.del(...keys);
+        for (const redis of connections) redis.disconnect();
+      },
+    };
+  });
+
+  describe('Redis code store', () => {
+    it('writes Meiduo’s keys as plain strings with their lifetimes, as Django reads them', async () => {
+      const redis = connectRedis(REDIS_URL, 'django-format', silent);
+      const store = createRedisCodeStore(redis);
+      const mobile = randomMobile();
+      const uuid = randomBytes(16).toString('hex');
+      const keys = [`img_${uuid}`, `send_flag_${mobile}`, `sms_${mobile}`];
+      try {
+        await store.set(`img_${uuid}`, 'K7PQ', 300);
+        const code = sixDigits();
+        await store.issueCode({
+          flagKey: `send_flag_${mobile}`,
+          flagTtlSeconds: 60,
+          codeKey: `sms_${mobile}`,
+          code,
+          codeTtlSeconds: 300,
+          attemptsKey: `meiduo-users-test:attempts:${mobile}`,
+          quotas: [],
+        });
+        for (const key of keys) expect(await admin.type(key)).toBe('string');
+        expect(await admin.get(`img_${uuid}`)).toBe('K7PQ');
+        expect(await admin.get(`send_flag_${mobile}`)).toBe('1');
+        expect(await admin.get(`sms_${mobile}`)).toBe(code);
+        expect(await admin.ttl(`img_${uuid}`)).toBeGreaterThan(295);
+        expect(await admin.ttl(`send_flag_${mobile}`)).toBeGreaterThan(55);
+        expect(await admin.ttl(`sms_${mobile}`)).toBeGreaterThan(295);
+        // And what Django writes, the store reads.
+        await admin.set(`sms_${mobile}`, '024680', 'EX', 300);
+        expect(
+          await store.checkCode({
+            codeKey: `sms_${mobile}`,
+            attemptsKey: `meiduo-users-test:attempts:${mobile}`,
+            guess: '024680',
+            maxAttempts: 5,
+          }),
+        ).toEqual({ kind: 'ok' });
+      } finally {
+        await admin.del(...keys, `meiduo-users-test:attempts:${mobile}`);
+        await store.close();
+      }
+    });
+
+    it('serves the first command issued right after connecting', async () => {
+      const redis = connectRedis(REDIS_URL, 'startup', silent);
+      const store = createRedisCodeStore(redis);
+      try {
+        expect(redis.status).not.toBe('ready');
+        await expect(store.get(`meiduo-users-test:${randomBytes(6).toString('hex')}`)).resolves.toBeNull();
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('rejects with a DependencyError at once when Redis is down, and logs without the password', async () => {
+      const lines: string[] = [];
+      const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+      const redis = connectRedis('redis://:s3cret-pass@127.0.0.1:1/3', 'down', log);
+      let connectionErrors = 0;
+      redis.on('error', () => connectionErrors++);
+      const store = createRedisCodeStore(redis);
+      try {
+        const started = Date.now();
+        const failures = await Promise.allSettled([
+          store.get('img_x'),
+          store.take('img_x'),
+          store.issueCode(issueInput(smsKeysFor('13900000000'), '123456')),
+          store.ping(),
+        ]);
+        for (const failure of failures) {
+          expect(failure.status).toBe('rejected');
+          expect((failure as PromiseRejectedResult).reason).toBeInstanceOf(DependencyError);
+          expect((failure as PromiseRejectedResult).reason.dependency).toBe('code-store');
+        }
+        expect(Date.now() - started).toBeLessThan(5_000);
+        // Several failed attempts by now, one log line for them, and no password in it.
+        expect(connectionErrors).toBeGreaterThan(1);
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toContain('redis connection error');
+        expect(lines.join('')).not.toContain('s3cret-pass');
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('recovers by itself after an outage', async () => {
+      const proxy = await startProxy(new URL(REDIS_URL));
+      const url = new URL(REDIS_URL);
+      url.port = String(proxy.port);
+      const redis = connectRedis(url.toString(), 'outage', silent);
+      const store = createRedisCodeStore(redis);
+      const key = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
+      try {
+        await store.set(key, 'before', 60);
+        await proxy.stop();
+        await expect(store.get(key)).rejects.toBeInstanceOf(DependencyError);
+        await proxy.start();
+        const deadline = Date.now() + 10_000;
+        let value: string | null | undefined;
+        while (value === undefined && Date.now() < deadline) {
+          value = await store.get(key).catch(() => undefined);
+        }
+        expect(value).toBe('before');
+      } finally {
+        await proxy.stop();
+        await admin.del(key);
+        await store.close();
+      }
+    });
+  });
+});
+
+function smsKeysFor(mobile: string) {
+  return {
+    mobile,
+    flagKey: `send_flag_${mobile}`,
+    codeKey: `sms_${mobile}`,
+    attemptsKey: `meiduo-users-test:attempts:${mobile}`,
+  };
+}
+
+/** A TCP relay to Redis that can be cut and restored on the same port, to stage an outage. */
+async function startProxy(target: URL) {
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let port = 0;
+  const start = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = createServer((client) => {
+        const upstream = new Socket();
+        sockets.add(client).add(upstream);
+        upstream.connect(Number(target.port || 6379), target.hostname);
+        client.pipe(upstream).pipe(client);
+        const drop = () => {
+          client.destroy();
+          upstream.destroy();
+        };
+        client.on('error', drop).on('close', drop);
+        upstream.on('error', drop).on('close', drop);
+      });
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => {
+        port = (s.address() as { port: number }).port;
+        server = s;
+        resolve();
+      });
+    });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+      if (!server) return resolve();
+      const s = server;
+      server = undefined;
+      s.close(() => resolve());
+    });
+  await start();
+  return {
+    get port() {
+      return port;
+    },
+    start,
+    stop,
+  };
+}
