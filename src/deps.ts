@@ -46,6 +46,17 @@ export const systemClock: Clock = { nowMs: () => Date.now() };
 /** Our own Redis keys and BullMQ's live under this prefix; Django's three keys do not. */
 export const KEY_PREFIX = 'meiduo-users:';
 
+export interface DepsOptions {
+  /** Bring the user table up to date. */
+  migrate?: boolean;
+  /** Tests move time; production uses the system clock. */
+  clock?: Clock;
+  /** Tests record sends instead of printing them. */
+  sms?: SmsProvider;
+  /** BullMQ key prefix; tests sharing one Redis keep their queues apart with it. */
+  queuePrefix?: string;
+}
+
 /**
  * Picks the adapters the configuration asks for. `migrate` brings the user table up to date
  * (server.ts asks for it on the embedded default; server databases use `npm run migrate`).
@@ -53,10 +64,10 @@ export const KEY_PREFIX = 'meiduo-users:';
 export async function createDeps(
   config: Config,
   log: Logger,
-  options: { migrate?: boolean } = {},
+  options: DepsOptions = {},
 ): Promise<Deps> {
   const closers: Array<() => Promise<void>> = [];
-  const clock = systemClock;
+  const clock = options.clock ?? systemClock;
   let sqlite: SqliteDatabase | undefined;
   const localSqlite = (): SqliteDatabase => {
     if (!sqlite) {
@@ -100,14 +111,14 @@ export async function createDeps(
       sessionStore = createSqliteSessionStore(localSqlite(), clock);
     }
 
-    const sms = createSmsProvider(config, log);
+    const sms = options.sms ?? createSmsProvider(config, log);
     const queueOptions = {
       log,
       attempts: config.JOB_ATTEMPTS,
       backoffMs: config.JOB_BACKOFF_MS,
     };
     const queue: JobQueue = config.QUEUE_REDIS_URL
-      ? createBullmqQueue({ ...queueOptions, url: config.QUEUE_REDIS_URL, prefix: `${KEY_PREFIX}bull` })
+      ? createBullmqQueue({ ...queueOptions, url: config.QUEUE_REDIS_URL, prefix: options.queuePrefix ?? `${KEY_PREFIX}bull` })
       : createInProcessQueue(queueOptions);
     closers.push(() => queue.close());
 

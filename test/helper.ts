@@ -1,0 +1,230 @@
+/**
+ * Builds the real app (buildServer + createDeps, as production does) on a throw-away data
+ * directory, with a fake clock, a recording SMS provider and the log captured, and gives
+ * tests a cookie-keeping client that talks to it through `inject`.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildServer } from '../src/build.js';
+import { type Config, loadConfig } from '../src/config.js';
+import { createDeps, type Deps } from '../src/deps.js';
+import type { SendOutcome, SmsMessage, SmsProvider } from '../src/domain/ports.js';
+import { imageCodeKey } from '../src/domain/verification.js';
+import { createSendSmsHandler } from '../src/jobs/send-sms.js';
+import { createLogger } from '../src/logger.js';
+import { BACKEND_URLS } from './backends.js';
+
+export type StoreBackend = 'sqlite' | 'redis';
+
+export interface FakeClock {
+  nowMs(): number;
+  advance(ms: number): void;
+}
+
+export function fakeClock(start = Date.now()): FakeClock {
+  let now = start;
+  return {
+    nowMs: () => now,
+    advance: (ms) => {
+      now += ms;
+    },
+  };
+}
+
+/** Records sends; `next(mobile)` resolves when that mobile's message is sent. */
+export function recordingProvider() {
+  const sent: SmsMessage[] = [];
+  const waiters = new Map<string, Array<(m: SmsMessage) => void>>();
+  const provider: SmsProvider = {
+    name: 'recording',
+    async send(message): Promise<SendOutcome> {
+      sent.push(message);
+      for (const resolve of waiters.get(message.mobile) ?? []) resolve(message);
+      waiters.delete(message.mobile);
+      return { kind: 'ok', provider: 'recording' };
+    },
+  };
+  const next = (mobile: string) =>
+    new Promise<SmsMessage>((resolve) => {
+      waiters.set(mobile, [...(waiters.get(mobile) ?? []), resolve]);
+    });
+  return { provider, sent, next };
+}
+
+/** A random valid mainland mobile, so tests sharing a Redis never meet. */
+export function randomMobile(): string {
+  return `1${randomInt(3, 10)}${String(randomInt(0, 1e9)).padStart(9, '0')}`;
+}
+
+export function randomUsername(): string {
+  return `u_${randomBytes(6).toString('hex')}`;
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  deps: Deps;
+  config: Config;
+  clock: FakeClock;
+  sent: SmsMessage[];
+  nextSms(mobile: string): Promise<SmsMessage>;
+  /** Every log line written so far. */
+  logs: string[];
+  /** A new browser: its own cookie jar. */
+  client(options?: { ip?: string; headers?: Record<string, string> }): Client;
+  close(): Promise<void>;
+}
+
+export async function buildTestApp(
+  env: Record<string, string> = {},
+  options: { backend?: StoreBackend; startWorker?: boolean } = {},
+): Promise<TestApp> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'meiduo-test-'));
+  const redis = options.backend === 'redis' ? { REDIS_URL: `${BACKEND_URLS.redis}/5` } : {};
+  const config = loadConfig({
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    PASSWORD_HASHER: 'argon2',
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_TIME_COST: '1',
+    HASH_CONCURRENCY: '2',
+    JOB_BACKOFF_MS: '10',
+    ...redis,
+    ...env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const log = createLogger(config, sink);
+  const clock = fakeClock();
+  const recorder = recordingProvider();
+  const deps = await createDeps(config, log, {
+    migrate: true,
+    clock,
+    sms: recorder.provider,
+    queuePrefix: `meiduo-users-test:${randomBytes(4).toString('hex')}`,
+  });
+  if (options.startWorker !== false) {
+    deps.queue.startWorker(
+      createSendSmsHandler({
+        codeStore: deps.codeStore,
+        sms: deps.sms,
+        log,
+        codeTtlSeconds: config.SMS_CODE_TTL_SECONDS,
+        testNumbers: config.testSmsNumbers,
+      }),
+      config.WORKER_CONCURRENCY,
+    );
+  }
+  const app = await buildServer(config, deps, log);
+  await app.ready();
+  return {
+    app,
+    deps,
+    config,
+    clock,
+    sent: recorder.sent,
+    nextSms: recorder.next,
+    logs,
+    client: (o = {}) => new Client(app, o.ip ?? '127.0.0.1', o.headers ?? {}),
+    async close() {
+      await app.close();
+      await deps.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+type Method = 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH' | 'OPTIONS' | 'HEAD';
+
+/** A browser-like client: keeps cookies, sends the CSRF token it was given. */
+export class Client {
+  readonly cookies = new Map<string, string>();
+  csrfToken: string | undefined;
+
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly ip: string,
+    private readonly headers: Record<string, string>,
+  ) {}
+
+  async request(
+    method: Method,
+    url: string,
+    options: { body?: unknown; headers?: Record<string, string>; csrf?: boolean; raw?: string } = {},
+  ): Promise<LightMyRequestResponse> {
+    const headers: Record<string, string> = { ...this.headers, ...options.headers };
+    if (this.cookies.size > 0) {
+      headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    }
+    if (options.csrf !== false && this.csrfToken && method !== 'GET') headers['x-csrftoken'] = this.csrfToken;
+    let payload: string | undefined = options.raw;
+    if (options.body !== undefined) {
+      payload = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await this.app.inject({ method, url, headers, payload, remoteAddress: this.ip });
+    for (const c of response.cookies as Array<{ name: string; value: string; maxAge?: number }>) {
+      if (c.value === '' || c.maxAge === 0) this.cookies.delete(c.name);
+      else this.cookies.set(c.name, c.value);
+    }
+    const body = response.headers['content-type']?.includes('json') ? response.json() : undefined;
+    if (body && typeof body.csrf_token === 'string') this.csrfToken = body.csrf_token;
+    return response;
+  }
+
+  get(url: string, options?: { headers?: Record<string, string> }) {
+    return this.request('GET', url, options);
+  }
+  post(url: string, body?: unknown, options: { headers?: Record<string, string>; csrf?: boolean } = {}) {
+    return this.request('POST', url, { ...options, body });
+  }
+  delete(url: string, options: { headers?: Record<string, string>; csrf?: boolean } = {}) {
+    return this.request('DELETE', url, options);
+  }
+
+  /** GET /csrf_token/ and keep the token for unsafe requests. */
+  async fetchCsrf(): Promise<string> {
+    const res = await this.get('/csrf_token/');
+    return res.json().csrf_token;
+  }
+}
+
+/** Loads a captcha for a fresh uuid and reads its answer from the store, as a person would read the image. */
+export async function imageCode(t: TestApp, client: Client): Promise<{ uuid: string; answer: string }> {
+  const uuid = `t-${randomBytes(8).toString('hex')}`;
+  const res = await client.get(`/image_codes/${uuid}/`);
+  if (res.statusCode !== 200) throw new Error(`image code: ${res.statusCode} ${res.body}`);
+  const answer = await t.deps.codeStore.get(imageCodeKey(uuid));
+  if (!answer) throw new Error('image code not stored');
+  return { uuid, answer };
+}
+
+/** Requests an SMS code for the mobile and returns the code the provider was asked to send. */
+export async function smsCode(t: TestApp, client: Client, mobile: string): Promise<string> {
+  const { uuid, answer } = await imageCode(t, client);
+  const sent = t.nextSms(mobile);
+  const res = await client.get(`/sms_codes/${mobile}/?image_code=${answer}&image_code_id=${uuid}`);
+  if (res.statusCode !== 200) throw new Error(`sms code: ${res.statusCode} ${res.body}`);
+  return (await sent).code;
+}
+
+export function registration(mobile: string, code: string, overrides: Record<string, unknown> = {}) {
+  const password = 'Passw0rd!x';
+  return {
+    username: randomUsername(),
+    password,
+    password2: password,
+    mobile,
+    sms_code: code,
+    allow: true,
+    ...overrides,
+  };
+}

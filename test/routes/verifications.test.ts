@@ -1,0 +1,213 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { csrfSecretOf } from '../../src/domain/csrf.js';
+import { imageCodeKey, sendFlagKey, smsCodeKey } from '../../src/domain/verification.js';
+import { has } from '../backends.js';
+import {
+  buildTestApp,
+  imageCode,
+  randomMobile,
+  type StoreBackend,
+  smsCode,
+  type TestApp,
+} from '../helper.js';
+
+const backends: StoreBackend[] = ['sqlite'];
+if (await has('redis')) backends.push('redis');
+
+describe.each(backends)('verifications on %s', (backend) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({}, { backend });
+  });
+  afterAll(() => t.close());
+
+  describe('GET /csrf_token/', () => {
+    it('returns a masked 64-character token of the secret in a 32-character cookie', async () => {
+      const c = t.client();
+      const res = await c.get('/csrf_token/');
+      expect(res.statusCode).toBe(200);
+      const body = res.json();
+      expect(body).toMatchObject({ code: 0, message: 'OK', errmsg: 'OK' });
+      expect(body.csrf_token).toMatch(/^[a-zA-Z0-9]{64}$/);
+      const cookie = res.cookies.find((k) => k.name === 'csrftoken');
+      expect(cookie?.value).toMatch(/^[a-zA-Z0-9]{32}$/);
+      expect(cookie).toMatchObject({ path: '/', sameSite: 'Lax', maxAge: 31_449_600 });
+      expect(cookie?.httpOnly).toBeFalsy();
+      expect(csrfSecretOf(body.csrf_token)).toBe(cookie?.value);
+    });
+
+    it('keeps the secret of an existing cookie and masks it afresh each time', async () => {
+      const c = t.client();
+      const first = (await c.get('/csrf_token/')).json().csrf_token;
+      const secret = c.cookies.get('csrftoken');
+      const second = (await c.get('/csrf_token/')).json().csrf_token;
+      expect(second).not.toBe(first);
+      expect(c.cookies.get('csrftoken')).toBe(secret);
+      expect(csrfSecretOf(second)).toBe(secret);
+    });
+  });
+
+  describe('GET /image_codes/{uuid}/', () => {
+    it('answers a PNG that is not cached and stores its 4-character text for 300 s', async () => {
+      const c = t.client();
+      const res = await c.get('/image_codes/5b3efb25-f1e3-482f-b8c9-507e72e315a3/');
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^image\/(png|jpeg)/);
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.rawPayload.subarray(1, 4).toString()).toBe('PNG');
+      const text = await t.deps.codeStore.get(imageCodeKey('5b3efb25-f1e3-482f-b8c9-507e72e315a3'));
+      expect(text).toMatch(/^[ABCDEFGHJKLMNPQRSTUVWXYZ3456789]{4}$/);
+      const ttl = await t.deps.codeStore.ttlSeconds(imageCodeKey('5b3efb25-f1e3-482f-b8c9-507e72e315a3'));
+      expect(ttl).toBeGreaterThan(295);
+      expect(ttl).toBeLessThanOrEqual(300);
+    });
+
+    it('is served without the trailing slash too', async () => {
+      const res = await t.client().get('/image_codes/abc_DEF-123');
+      expect(res.statusCode).toBe(200);
+    });
+
+    it('refuses a uuid outside [A-Za-z0-9_-]{1,64}', async () => {
+      for (const uuid of ['a.b', 'x'.repeat(65), '%E4%BD%A0', 'a%20b']) {
+        const res = await t.client().get(`/image_codes/${uuid}/`);
+        expect(res.statusCode, uuid).toBe(400);
+        expect(res.json()).toMatchObject({ code: 400, error: 'UUID_INVALID', message: '图形验证码标识有误' });
+      }
+    });
+
+    it('replaces the text when the same uuid asks again', async () => {
+      const c = t.client();
+      const { uuid, answer } = await imageCode(t, c);
+      let again = answer;
+      // A new draw can repeat the old text (1 in 31^4); draw until it differs.
+      for (let i = 0; i < 5 && again === answer; i++) {
+        await c.get(`/image_codes/${uuid}/`);
+        again = (await t.deps.codeStore.get(imageCodeKey(uuid))) ?? '';
+      }
+      expect(again).not.toBe(answer);
+      const mobile = randomMobile();
+      const res = await c.get(`/sms_codes/${mobile}/?image_code=${answer}&image_code_id=${uuid}`);
+      expect(res.json().error).toBe('IMAGE_CODE_WRONG');
+    });
+  });
+
+  describe('GET /sms_codes/{mobile}/', () => {
+    it('sends a 6-digit code through the queue and answers resend_after', async () => {
+      const c = t.client();
+      const mobile = randomMobile();
+      const { uuid, answer } = await imageCode(t, c);
+      const sent = t.nextSms(mobile);
+      const res = await c.get(
+        `/sms_codes/${mobile}/?image_code=${answer.toLowerCase()}&image_code_id=${uuid}`,
+      );
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({
+        code: 0,
+        message: '发送短信成功',
+        errmsg: '发送短信成功',
+        resend_after: 60,
+      });
+      const message = await sent;
+      expect(message.code).toMatch(/^\d{6}$/);
+      expect(message.ttlMinutes).toBe(5);
+      expect(await t.deps.codeStore.get(smsCodeKey(mobile))).toBe(message.code);
+      expect(await t.deps.codeStore.get(sendFlagKey(mobile))).toBe('1');
+      const flagTtl = await t.deps.codeStore.ttlSeconds(sendFlagKey(mobile));
+      expect(flagTtl).toBeGreaterThan(55);
+      expect(flagTtl).toBeLessThanOrEqual(60);
+    });
+
+    it('refuses a mobile outside 1[3-9] + 9 digits', async () => {
+      for (const mobile of ['12345678901', '1315566778', '131556677889', 'abc']) {
+        const res = await t.client().get(`/sms_codes/${mobile}/?image_code=AAAA&image_code_id=x`);
+        expect(res.statusCode, mobile).toBe(400);
+        expect(res.json().error).toBe('MOBILE_INVALID');
+      }
+    });
+
+    it('asks for both parameters first', async () => {
+      const mobile = randomMobile();
+      for (const query of ['', '?image_code=ABCD', '?image_code_id=x', '?image_code=&image_code_id=x']) {
+        const res = await t.client().get(`/sms_codes/${mobile}/${query}`);
+        expect(res.statusCode, query).toBe(400);
+        expect(res.json()).toMatchObject({
+          error: 'MISSING_PARAMS',
+          message: '缺少必传参数',
+          errmsg: '缺少必传参数',
+        });
+      }
+    });
+
+    it('says the image code expired when it was never issued', async () => {
+      const res = await t
+        .client()
+        .get(`/sms_codes/${randomMobile()}/?image_code=ABCD&image_code_id=never-issued`);
+      expect(res.json()).toMatchObject({ code: 400, error: 'IMAGE_CODE_EXPIRED', message: '图形验证码失效' });
+    });
+
+    it('spends the image code on a wrong guess', async () => {
+      const c = t.client();
+      const { uuid, answer } = await imageCode(t, c);
+      const mobile = randomMobile();
+      const wrong = answer === 'AAAA' ? 'BBBB' : 'AAAA';
+      const first = await c.get(`/sms_codes/${mobile}/?image_code=${wrong}&image_code_id=${uuid}`);
+      expect(first.json()).toMatchObject({ error: 'IMAGE_CODE_WRONG', message: '图形验证码有误' });
+      const second = await c.get(`/sms_codes/${mobile}/?image_code=${answer}&image_code_id=${uuid}`);
+      expect(second.json().error).toBe('IMAGE_CODE_EXPIRED');
+      expect(t.sent.filter((m) => m.mobile === mobile)).toHaveLength(0);
+    });
+
+    it('blocks a resend for 60 s without spending the new image code', async () => {
+      const c = t.client();
+      const mobile = randomMobile();
+      await smsCode(t, c, mobile);
+      const { uuid, answer } = await imageCode(t, c);
+      const res = await c.get(`/sms_codes/${mobile}/?image_code=${answer}&image_code_id=${uuid}`);
+      expect(res.statusCode).toBe(429);
+      const body = res.json();
+      expect(body).toMatchObject({ code: 429, error: 'SMS_TOO_FREQUENT', message: '发送短信过于频繁' });
+      expect(body.retry_after).toBeGreaterThan(55);
+      expect(body.retry_after).toBeLessThanOrEqual(60);
+      expect(res.headers['retry-after']).toBe(String(body.retry_after));
+      expect(await t.deps.codeStore.get(imageCodeKey(uuid))).toBe(answer);
+    });
+
+    it('gives 50 concurrent requests for one mobile exactly one code and one send', async () => {
+      const c = t.client();
+      const mobile = randomMobile();
+      const enqueue = t.deps.queue.enqueue.bind(t.deps.queue);
+      let jobs = 0;
+      t.deps.queue.enqueue = async (job) => {
+        if (job.mobile === mobile) jobs++;
+        return enqueue(job);
+      };
+      const codes = await Promise.all(Array.from({ length: 50 }, () => imageCode(t, c)));
+      const sent = t.nextSms(mobile);
+      const answers = await Promise.all(
+        codes.map(({ uuid, answer }) =>
+          c.get(`/sms_codes/${mobile}/?image_code=${answer}&image_code_id=${uuid}`),
+        ),
+      );
+      const ok = answers.filter((r) => r.statusCode === 200);
+      expect(ok).toHaveLength(1);
+      expect(answers.filter((r) => r.json().error === 'SMS_TOO_FREQUENT')).toHaveLength(49);
+      const message = await sent;
+      expect(await t.deps.codeStore.get(smsCodeKey(mobile))).toBe(message.code);
+      expect(jobs).toBe(1);
+      t.deps.queue.enqueue = enqueue;
+    });
+
+    it('never writes the captcha answer or the SMS code into the log', async () => {
+      const c = t.client();
+      const mobile = randomMobile();
+      const { uuid, answer } = await imageCode(t, c);
+      const sent = t.nextSms(mobile);
+      await c.get(`/sms_codes/${mobile}/?image_code=${answer}&image_code_id=${uuid}`);
+      const { code } = await sent;
+      const joined = t.logs.join('\n');
+      expect(joined).toContain('/sms_codes/');
+      expect(joined).not.toContain(`image_code=${answer}`);
+      expect(joined).not.toMatch(new RegExp(`(?<![0-9])${code}(?![0-9])`));
+    });
+  });
+});
