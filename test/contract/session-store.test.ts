@@ -1,0 +1,275 @@
+/**
+ * One contract for the SessionStore port (src/domain/ports.ts), run against SQLite (a temp
+ * file, time moved by a fake clock) and Redis (DB 3, a random key prefix per test; time moved
+ * by shortening the lifetimes of the prefix's keys, which is what the passing of time does to
+ * Redis keys).
+ */
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { connectRedis } from '../../src/adapters/redis.js';
+import { createRedisSessionStore } from '../../src/adapters/session-store/redis.js';
+import { createSqliteSessionStore } from '../../src/adapters/session-store/sqlite.js';
+import { openSqlite } from '../../src/adapters/sqlite.js';
+import { DependencyError } from '../../src/domain/errors.js';
+import type { SessionRecord, SessionStore } from '../../src/domain/ports.js';
+import { BACKEND_URLS, has } from '../backends.js';
+
+const redisAvailable = await has('redis');
+const REDIS_URL = (() => {
+  const url = new URL(BACKEND_URLS.redis);
+  url.pathname = '/3';
+  return url.toString();
+})();
+const silent = pino({ level: 'silent' });
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+interface Harness {
+  store: SessionStore;
+  /** The clock the backend judges expiry by. */
+  nowMs(): number;
+  /** Lets `ms` of time pass for this test's sessions. */
+  elapse(ms: number): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+/** What the session plugin stores: the hash of a fresh random id. */
+function newIdHash(): string {
+  return createHash('sha256').update(randomBytes(32)).digest('hex');
+}
+
+function randomUserId(): number {
+  return randomInt(1, 2 ** 31);
+}
+
+function sessionStoreContract(backend: string, makeHarness: () => Promise<Harness>): void {
+  describe(`SessionStore contract on ${backend}`, () => {
+    let h: Harness;
+    let store: SessionStore;
+    beforeEach(async () => {
+      h = await makeHarness();
+      store = h.store;
+    });
+    afterEach(async () => {
+      await h.cleanup();
+    });
+
+    const record = (userId: number, lifetimeMs: number, persistent = true): SessionRecord => ({
+      userId,
+      expiresAtMs: h.nowMs() + lifetimeMs,
+      persistent,
+      createdAtMs: h.nowMs(),
+    });
+
+    /** Creates a session and returns its id hash. */
+    const open = async (userId: number, lifetimeMs = 14 * DAY_MS, persistent = true) => {
+      const idHash = newIdHash();
+      await store.create(idHash, record(userId, lifetimeMs, persistent));
+      return idHash;
+    };
+
+    it('returns the record it was given, and null for an unknown id', async () => {
+      const remembered = record(randomUserId(), 14 * DAY_MS, true);
+      const browserOnly = record(randomUserId(), DAY_MS, false);
+      const [a, b] = [newIdHash(), newIdHash()];
+      await store.create(a, remembered);
+      await store.create(b, browserOnly);
+      expect(await store.get(a)).toEqual(remembered);
+      expect(await store.get(b)).toEqual(browserOnly);
+      expect(await store.get(newIdHash())).toBeNull();
+    });
+
+    it('forgets a session at its absolute expiry', async () => {
+      const idHash = await open(randomUserId(), DAY_MS);
+      await h.elapse(DAY_MS - 60_000);
+      expect(await store.get(idHash)).not.toBeNull();
+      await h.elapse(60_000);
+      expect(await store.get(idHash)).toBeNull();
+    });
+
+    it('does not keep a session created already expired', async () => {
+      const idHash = newIdHash();
+      await store.create(idHash, { ...record(randomUserId(), 0), expiresAtMs: h.nowMs() - 1 });
+      expect(await store.get(idHash)).toBeNull();
+    });
+
+    it('replaces the record when an id is created again', async () => {
+      const idHash = newIdHash();
+      await store.create(idHash, record(randomUserId(), DAY_MS, false));
+      const again = record(randomUserId(), 14 * DAY_MS, true);
+      await store.create(idHash, again);
+      expect(await store.get(idHash)).toEqual(again);
+    });
+
+    it('deletes one session and leaves the user’s others', async () => {
+      const userId = randomUserId();
+      const [first, second] = [await open(userId), await open(userId)];
+      await store.delete(first);
+      await store.delete(newIdHash());
+      expect(await store.get(first)).toBeNull();
+      expect(await store.get(second)).not.toBeNull();
+      expect(await store.deleteAllForUser(userId)).toBe(1);
+    });
+
+    it('ends every session of one user, counts them, and leaves other users alone', async () => {
+      const [alice, bob] = [randomUserId(), randomUserId()];
+      const alices = [await open(alice), await open(alice, DAY_MS, false), await open(alice)];
+      const bobs = [await open(bob), await open(bob)];
+      expect(await store.deleteAllForUser(alice)).toBe(3);
+      for (const idHash of alices) expect(await store.get(idHash)).toBeNull();
+      for (const idHash of bobs) expect(await store.get(idHash)).not.toBeNull();
+      expect(await store.deleteAllForUser(alice)).toBe(0);
+      // A new login after "log out everywhere" works and is indexed again.
+      const fresh = await open(alice);
+      expect(await store.get(fresh)).not.toBeNull();
+      expect(await store.deleteAllForUser(alice)).toBe(1);
+      expect(await store.deleteAllForUser(bob)).toBe(2);
+    });
+
+    it('does not count sessions that have expired or were deleted', async () => {
+      const userId = randomUserId();
+      await open(userId, HOUR_MS);
+      const deleted = await open(userId);
+      const live = [await open(userId), await open(userId, DAY_MS, false)];
+      await store.delete(deleted);
+      await h.elapse(HOUR_MS);
+      expect(await store.deleteAllForUser(userId)).toBe(live.length);
+      expect(await store.deleteAllForUser(randomUserId())).toBe(0);
+    });
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
+
+// ---- SQLite ------------------------------------------------------------------------------
+
+sessionStoreContract('SQLite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meiduo-session-store-'));
+  const db = openSqlite(join(dir, 'store.sqlite3'));
+  let now = Date.UTC(2025, 0, 1, 8);
+  return {
+    store: createSqliteSessionStore(db, { nowMs: () => now }),
+    nowMs: () => now,
+    elapse: async (ms) => {
+      now += ms;
+    },
+    cleanup: async () => {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+// ---- Redis -------------------------------------------------------------------------------
+
+/** Shortens each key's lifetime by ms (deleting keys whose lifetime runs out), in one step. */
+const ELAPSE_LUA = `
+local ms = tonumber(ARGV[1])
+for _, key in ipairs(KEYS) do
+  local left = redis.call('PTTL', key)
+  if left > 0 then
+    if left <= ms then redis.call('DEL', key) else redis.call('PEXPIRE', key, left - ms) end
+  end
+end
+return 0
+`;
+
+async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    found.push(...batch);
+  } while (cursor !== '0');
+  return found;
+}
+
+describe.skipIf(!redisAvailable)('Redis', () => {
+  let admin: Redis;
+  beforeAll(() => {
+    admin = new Redis(REDIS_URL);
+  });
+  afterAll(async () => {
+    await admin.quit();
+  });
+
+  sessionStoreContract('Redis', async () => {
+    const keyPrefix = `meiduo-users-test:${randomBytes(6).toString('hex')}:`;
+    const redis = connectRedis(REDIS_URL, 'contract', silent);
+    return {
+      store: createRedisSessionStore(redis, { keyPrefix }),
+      nowMs: () => Date.now(),
+      elapse: async (ms) => {
+        const keys = await keysUnder(admin, keyPrefix);
+        if (keys.length > 0) await admin.eval(ELAPSE_LUA, keys.length, ...keys, ms);
+      },
+      cleanup: async () => {
+        const keys = await keysUnder(admin, keyPrefix);
+        if (keys.length > 0) await admin.del(...keys);
+        redis.disconnect();
+      },
+    };
+  });
+
+  describe('Redis session store', () => {
+    it('keeps only id hashes, under its prefix, expiring at the session’s absolute expiry', async () => {
+      const keyPrefix = `meiduo-users-test:${randomBytes(6).toString('hex')}:`;
+      const store = createRedisSessionStore(connectRedis(REDIS_URL, 'layout', silent), { keyPrefix });
+      const userId = randomUserId();
+      const idHash = newIdHash();
+      const expiresAtMs = Date.now() + 14 * DAY_MS;
+      try {
+        await store.create(idHash, { userId, expiresAtMs, persistent: true, createdAtMs: Date.now() });
+        const keys = await keysUnder(admin, keyPrefix);
+        expect(keys.sort()).toEqual(
+          [`${keyPrefix}session:${idHash}`, `${keyPrefix}user-sessions:${userId}`].sort(),
+        );
+        for (const key of keys) {
+          const expiresAt = Number(await admin.call('PEXPIRETIME', key));
+          expect(expiresAt).toBe(expiresAtMs);
+        }
+      } finally {
+        const keys = await keysUnder(admin, keyPrefix);
+        if (keys.length > 0) await admin.del(...keys);
+        await store.close();
+      }
+    });
+
+    it('rejects with a DependencyError when Redis is down', async () => {
+      const store = createRedisSessionStore(connectRedis('redis://127.0.0.1:1/3', 'down', silent), {
+        keyPrefix: 'meiduo-users-test:',
+      });
+      try {
+        const started = Date.now();
+        const failures = await Promise.allSettled([
+          store.get(newIdHash()),
+          store.create(newIdHash(), {
+            userId: 1,
+            expiresAtMs: Date.now() + DAY_MS,
+            persistent: true,
+            createdAtMs: 0,
+          }),
+          store.deleteAllForUser(1),
+          store.ping(),
+        ]);
+        for (const failure of failures) {
+          expect(failure.status).toBe('rejected');
+          expect((failure as PromiseRejectedResult).reason).toBeInstanceOf(DependencyError);
+          expect((failure as PromiseRejectedResult).reason.dependency).toBe('session-store');
+        }
+        expect(Date.now() - started).toBeLessThan(5_000);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+});
