@@ -5,11 +5,14 @@
  * passing of time does to Redis keys). Redis-only tests follow: Django-visible key format,
  * fail-fast when Redis is down, recovery after an outage.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -486,6 +489,73 @@ describe('SQLite code store housekeeping', () => {
       await store.set('trigger', 'x', 3600);
       expect(rows().n).toBe(2);
     } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * Run by each child process of the test below: waits for "go" on stdin, then takes every
+ * image key and tries to issue a code for every mobile, and prints what it won.
+ */
+const RACER = `
+import { openSqlite } from '${new URL('../../src/adapters/sqlite.ts', import.meta.url).href}';
+import { createSqliteCodeStore } from '${new URL('../../src/adapters/code-store/sqlite.ts', import.meta.url).href}';
+const [path, count] = [process.env.RACE_DB, Number(process.env.RACE_COUNT)];
+const store = createSqliteCodeStore(openSqlite(path), { nowMs: () => Date.now() });
+process.stdout.write('ready\\n');
+await new Promise((resolve) => process.stdin.once('data', resolve));
+const taken = [];
+const issued = [];
+for (let i = 0; i < count; i++) {
+  if ((await store.take('img_' + i)) !== null) taken.push(i);
+  const mobile = String(13900000000 + i);
+  const result = await store.issueCode({
+    flagKey: 'send_flag_' + mobile, flagTtlSeconds: 60, codeKey: 'sms_' + mobile, code: String(process.pid),
+    codeTtlSeconds: 300, attemptsKey: 'attempts:' + mobile,
+    quotas: [{ key: 'quota:global', limit: 1000000, ttlSeconds: 3600, id: 'SMS_BUDGET_EXHAUSTED' }],
+  });
+  if (result.kind === 'issued') issued.push(i);
+}
+process.stdout.write(JSON.stringify({ taken, issued }) + '\\n');
+process.exit(0);
+`;
+
+describe('SQLite code store shared by several processes', () => {
+  it('keeps take one-use and issueCode single-winner across processes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meiduo-code-store-'));
+    const path = join(dir, 'store.sqlite3');
+    const count = 200;
+    const db = openSqlite(path);
+    const store = createSqliteCodeStore(db, { nowMs: () => Date.now() });
+    let racers: ChildProcess[] = [];
+    try {
+      for (let i = 0; i < count; i++) await store.set(`img_${i}`, 'ABCD', 300);
+      racers = Array.from({ length: 3 }, () =>
+        spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', RACER], {
+          cwd: process.cwd(),
+          env: { ...process.env, RACE_DB: path, RACE_COUNT: String(count) },
+          stdio: ['pipe', 'pipe', 'inherit'],
+        }),
+      );
+      const outputs = racers.map((child) => {
+        const lines = createInterface({ input: child.stdout as Readable });
+        const iterator = lines[Symbol.asyncIterator]();
+        return { child, next: async () => (await iterator.next()).value as string };
+      });
+      for (const { next } of outputs) expect(await next()).toBe('ready');
+      for (const { child } of outputs) child.stdin?.write('go\n');
+      const results = await Promise.all(
+        outputs.map(async ({ next }) => JSON.parse(await next()) as { taken: number[]; issued: number[] }),
+      );
+      const everyIndex = Array.from({ length: count }, (_, i) => i);
+      const sorted = (lists: number[][]) => lists.flat().sort((a, b) => a - b);
+      expect(sorted(results.map((r) => r.taken))).toEqual(everyIndex);
+      expect(sorted(results.map((r) => r.issued))).toEqual(everyIndex);
+      expect(await store.get('quota:global')).toBe(String(count));
+    } finally {
+      for (const child of racers) if (child.exitCode === null) child.kill();
       db.close();
       rmSync(dir, { recursive: true, force: true });
     }
