@@ -36,7 +36,6 @@ export async function buildServer(config: Config, deps: Deps, log: Logger): Prom
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    disableRequestLogging: false,
   });
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);

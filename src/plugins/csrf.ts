@@ -50,7 +50,8 @@ export const csrf = fp(
     if (!opts.enabled) return;
     const trusted = new Set(opts.trustedOrigins);
     app.addHook('onRequest', async (request, reply) => {
-      if (SAFE_METHODS.has(request.method)) return;
+      // Unknown paths and methods answer 404/405 whatever the token, as Django does.
+      if (SAFE_METHODS.has(request.method) || request.is404) return;
       const origin = request.headers.origin;
       if (origin !== undefined) {
         const expected = opts.publicOrigin ?? ownOrigin(request);

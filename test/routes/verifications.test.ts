@@ -5,6 +5,7 @@ import { has } from '../backends.js';
 import {
   buildTestApp,
   imageCode,
+  NO_SEND_LIMITS,
   randomMobile,
   type StoreBackend,
   smsCode,
@@ -17,7 +18,7 @@ if (await has('redis')) backends.push('redis');
 describe.each(backends)('verifications on %s', (backend) => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await buildTestApp({}, { backend });
+    t = await buildTestApp(NO_SEND_LIMITS, { backend });
   });
   afterAll(() => t.close());
 
