@@ -56,15 +56,16 @@ describe('Ronglian sig and Authorization (§1.6, derived, not official)', () => 
       idempotencyKey: 'job42',
     });
     expect(outcome).toEqual({ kind: 'ok', provider: 'ronglian', messageId: 'x' });
-    const [call] = seen;
-    expect(call?.url).toBe(
+    expect(seen).toHaveLength(1);
+    const call = seen[0] as { url: string; init: RequestInit };
+    expect(call.url).toBe(
       'https://app.cloopen.com:8883/2013-12-26/Accounts/8a216da8000000000000000000000001/SMS/TemplateSMS?sig=8B30444D4D2FA787D091F4B0F86F1463',
     );
-    expect((call?.init.headers as Record<string, string>).Authorization).toBe(
+    expect((call.init.headers as Record<string, string>).Authorization).toBe(
       'OGEyMTZkYTgwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDE6MjAyNDAxMDExMjAwMDA=',
     );
     // The documented body plus our reqId (the job's idempotency key).
-    expect(JSON.parse(String(call?.init.body))).toEqual({
+    expect(JSON.parse(String(call.init.body))).toEqual({
       ...JSON.parse(
         '{"to":"13800000000","appId":"8a216da8000000000000000000000002","templateId":"1","datas":["123456","5"]}',
       ),

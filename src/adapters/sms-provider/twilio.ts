@@ -34,7 +34,7 @@ export function twilioSettings(config: Config): TwilioSettings {
     });
   } else if (config.TWILIO_FROM !== undefined) {
     settings.from = setting(config, 'TWILIO_FROM', 'twilio', {
-      pattern: /^(\+[1-9]\d{5,14}|[A-Za-z0-9 ]{1,11})$/,
+      pattern: /^(\+[1-9]\d{5,14}|(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9 ]{1,11})$/,
       hint: 'must be an E.164 number like +15005550006 or an alphanumeric sender id',
     });
   } else {
