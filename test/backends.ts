@@ -72,6 +72,8 @@ export async function has(backend: Backend): Promise<boolean> {
   if (required(backend)) {
     throw new Error(`REQUIRE_BACKENDS asks for ${backend}, but ${why}`);
   }
-  console.warn(`SKIPPED: tests that need ${backend}: ${why} (set REQUIRE_BACKENDS=all to make this an error)`);
+  console.warn(
+    `SKIPPED: tests that need ${backend}: ${why} (set REQUIRE_BACKENDS=all to make this an error)`,
+  );
   return false;
 }
