@@ -11,6 +11,7 @@ import { csrf } from './plugins/csrf.js';
 import { envelope } from './plugins/envelope.js';
 import { notFound } from './plugins/not-found.js';
 import { securityHeaders } from './plugins/security-headers.js';
+import { staticPages } from './plugins/static-pages.js';
 import { csrfRoutes } from './routes/csrf.js';
 import { healthRoutes } from './routes/health.js';
 import { userRoutes } from './routes/users.js';
@@ -76,6 +77,7 @@ export async function app(fastify: FastifyInstance, opts: { config: Config; deps
     settings: config,
   });
 
+  await fastify.register(staticPages);
   await fastify.register(healthRoutes, { deps, testMode: config.testMode });
   await fastify.register(csrfRoutes);
   await fastify.register(verificationRoutes, { verification });

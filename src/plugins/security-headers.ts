@@ -9,7 +9,9 @@ export const securityHeaders = fp(
       reply.header('X-Frame-Options', 'DENY');
       reply.header('Referrer-Policy', 'same-origin');
       reply.header('Cross-Origin-Opener-Policy', 'same-origin');
-      if (!reply.hasHeader('Cache-Control')) reply.header('Cache-Control', 'no-store');
+      if (!reply.hasHeader('Cache-Control') && !reply.raw.hasHeader('Cache-Control')) {
+        reply.header('Cache-Control', 'no-store');
+      }
     });
   },
   { name: 'security-headers' },
