@@ -1,0 +1,140 @@
+/**
+ * Whatever a client sends, the answer is JSON (or the captcha image) and never a 5xx:
+ * random paths, query strings, headers and bodies against the real app.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from '../helper.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await buildTestApp({ CSRF_ENABLED: 'false' });
+});
+afterAll(() => t.close());
+
+const segment = fc.oneof(
+  fc.constantFrom(
+    'image_codes',
+    'sms_codes',
+    'usernames',
+    'mobiles',
+    'count',
+    'register',
+    'login',
+    'logout',
+    'info',
+    'csrf_token',
+    'readyz',
+    '..',
+    '%2e%2e',
+    '%00',
+    '',
+  ),
+  fc.string({ maxLength: 12 }).map(encodeURIComponent),
+  fc.stringMatching(/^1[3-9]\d{9}$/),
+);
+const path = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => `/${parts.join('/')}`);
+const query = fc.dictionary(
+  fc.constantFrom('image_code', 'image_code_id', 'x', 'image_code[]', '__proto__'),
+  fc.string({ maxLength: 70 }),
+  { maxKeys: 3 },
+);
+const method = fc.constantFrom('GET', 'POST', 'DELETE', 'PUT', 'PATCH', 'HEAD', 'OPTIONS') as fc.Arbitrary<
+  'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH' | 'HEAD' | 'OPTIONS'
+>;
+const jsonValue = fc.jsonValue({ maxDepth: 3 });
+const body = fc.oneof(
+  jsonValue.map((v) => JSON.stringify(v)),
+  fc
+    .record(
+      {
+        username: jsonValue,
+        password: jsonValue,
+        password2: jsonValue,
+        mobile: jsonValue,
+        sms_code: jsonValue,
+        allow: jsonValue,
+        remembered: jsonValue,
+      },
+      { requiredKeys: [] },
+    )
+    .map((v) => JSON.stringify(v)),
+  fc.string({ maxLength: 200 }),
+);
+const contentType = fc.constantFrom(
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/jsonx',
+  '',
+);
+
+function assertSane(
+  res: { statusCode: number; headers: Record<string, unknown>; body: string },
+  method: string,
+) {
+  expect(res.statusCode).toBeLessThan(500);
+  const type = String(res.headers['content-type'] ?? '');
+  if (method === 'HEAD' || res.statusCode === 204) return;
+  expect(type).toMatch(/^(application\/json|image\/(png|jpeg))/);
+  expect(res.body.toLowerCase()).not.toContain('<html');
+  if (type.startsWith('application/json')) {
+    const json = JSON.parse(res.body);
+    expect(typeof json.code).toBe('number');
+    expect(json.message).toBe(json.errmsg);
+  }
+}
+
+describe('fuzzing the HTTP surface', () => {
+  it('answers every random request with JSON and no 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(method, path, query, body, contentType, async (m, p, q, b, ct) => {
+        const search = new URLSearchParams(q).toString();
+        const res = await t.app.inject({
+          method: m,
+          url: `${p}/${search ? `?${search}` : ''}`,
+          headers: ct ? { 'content-type': ct } : {},
+          payload: m === 'GET' || m === 'HEAD' ? undefined : b,
+        });
+        assertSane(res, m);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('survives random headers, cookies and proxies on every route', async () => {
+    const header = fc.dictionary(
+      fc.constantFrom('cookie', 'x-csrftoken', 'origin', 'x-forwarded-for', 'x-request-id', 'accept', 'host'),
+      fc.string({ maxLength: 80 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+      { maxKeys: 5 },
+    );
+    const route = fc.constantFrom(
+      ['GET', '/csrf_token/'],
+      ['GET', '/image_codes/abc/'],
+      ['GET', '/sms_codes/13155667788/?image_code=AAAA&image_code_id=abc'],
+      ['GET', '/usernames/someone1/count/'],
+      ['GET', '/info/'],
+      ['POST', '/login/'],
+      ['POST', '/register/'],
+      ['DELETE', '/logout/'],
+      ['GET', '/readyz'],
+    ) as fc.Arbitrary<['GET' | 'POST' | 'DELETE', string]>;
+    await fc.assert(
+      fc.asyncProperty(route, header, body, async ([m, url], h, b) => {
+        const headers = Object.fromEntries(
+          Object.entries(h).filter(([k, v]) => k !== 'host' || v.length > 0),
+        );
+        const res = await t.app.inject({
+          method: m,
+          url,
+          headers: m === 'GET' ? headers : { ...headers, 'content-type': 'application/json' },
+          payload: m === 'GET' ? undefined : b,
+        });
+        assertSane(res, m);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
