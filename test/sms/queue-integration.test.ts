@@ -14,7 +14,15 @@ import { loadConfig } from '../../src/config.js';
 import type { JobQueue } from '../../src/domain/ports.js';
 import { createSendSmsHandler } from '../../src/jobs/send-sms.js';
 import type { Script } from './fakes/server.js';
-import { aliyun, type Fake, message, ronglian, TIMEOUT_MS, type Vendor } from './fakes/vendors.js';
+import {
+  aliyun,
+  type Fake,
+  HANG_TIMEOUT_MS,
+  message,
+  ronglian,
+  TIMEOUT_MS,
+  type Vendor,
+} from './fakes/vendors.js';
 
 /** Backoff delays elapse at once: the test is about what is retried, not when. */
 const immediate: SetTimer = (callback) => {
@@ -44,7 +52,7 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-async function world(vendors: Vendor[], scripts: Script[][]): Promise<World> {
+async function world(vendors: Vendor[], scripts: Script[][], timeoutMs = TIMEOUT_MS): Promise<World> {
   const fakes = await Promise.all(vendors.map((v) => v.start()));
   closers.push(async () => void (await Promise.all(fakes.map((f) => f.close()))));
   fakes.forEach((f, i) => {
@@ -62,7 +70,7 @@ async function world(vendors: Vendor[], scripts: Script[][]): Promise<World> {
   );
   const config = loadConfig({
     SMS_PROVIDER: vendors.map((v) => v.name).join(','),
-    SMS_TIMEOUT_MS: String(TIMEOUT_MS),
+    SMS_TIMEOUT_MS: String(timeoutMs),
     ...Object.assign({}, ...vendors.map((v, i) => v.env(fakes[i] as Fake))),
   });
   const db = openSqlite(':memory:');
@@ -121,7 +129,7 @@ describe('SMS jobs through the in-process queue and the real vendor clients', ()
   });
 
   it('a timeout after sending is not repeated: the phone gets one SMS', async () => {
-    const w = await w1(['hang']);
+    const w = await world([ronglian as unknown as Vendor], [['hang']], HANG_TIMEOUT_MS);
     const { end } = await w.sendCode();
     expect(end).toMatchObject({ outcome: 'unknown', attempts: 1 });
     expect(w.fakes[0]?.requests).toBe(1);

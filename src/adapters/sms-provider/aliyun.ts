@@ -143,7 +143,8 @@ export function createAliyunProvider(settings: AliyunSettings, deps: VendorDeps)
         return outcome(name, kind, code);
       }
       if (res.status >= 500) return outcome(name, 'transient', `http ${res.status}`);
-      if (res.status >= 400) return outcome(name, 'config_error', `http ${res.status}`);
+      // A redirect or a 4xx without a Code: not the API (wrong endpoint); nothing was sent.
+      if (res.status < 200 || res.status >= 300) return outcome(name, 'config_error', `http ${res.status}`);
       return outcome(name, 'unknown', 'unreadable answer');
     },
   };

@@ -118,6 +118,8 @@ export function createTencentProvider(settings: TencentSettings, deps: VendorDep
       const code = response?.Error ? response.Error.Code : response?.SendStatusSet?.[0]?.Code;
       if (typeof code !== 'string') {
         if (res.status >= 500) return outcome(name, 'transient', `http ${res.status}`);
+        // A redirect or a 4xx without a Response: not the API (wrong endpoint); nothing sent.
+        if (res.status < 200 || res.status >= 300) return outcome(name, 'config_error', `http ${res.status}`);
         return outcome(name, 'unknown', 'unreadable answer');
       }
       const kind = classifyTencent(code);
