@@ -1,0 +1,307 @@
+/**
+ * Production queue: BullMQ on Redis, any number of web processes enqueueing and any number of
+ * workers consuming.
+ *
+ * - enqueue fails fast: the producer connection has no offline queue, so while Redis is down
+ *   a call rejects at once (or within `enqueueTimeoutMs` when the link was never up), and the
+ *   route can undo its step and answer 503. It never hangs.
+ * - A job holds {mobile, purpose} only and gets a random id: the idempotency key handed to
+ *   vendors, stable across retries and never reused by a fresh Redis.
+ * - transient/rate_limited are retried with exponential backoff and jitter (backoff.ts via a
+ *   custom BullMQ strategy); permanent and unknown outcomes fail at once (UnrecoverableError).
+ *   Completed jobs are removed; failed jobs are kept 7 days (at most 1000).
+ * - Delivery is at least once. A worker killed mid-job holds its jobs only until its lock
+ *   expires (`lockDurationMs`); the stalled check (every `stalledIntervalMs`) then hands them
+ *   to another worker. Such a repeat is detected with a per-attempt start counter kept in the
+ *   job's hash and logged as a possible duplicate send.
+ * - close() lets the worker finish the jobs in hand (bounded by `closeTimeoutMs`, after which
+ *   their locks lapse and other workers take them over), then closes the connections.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { DependencyError } from '../../domain/errors.js';
+import type { JobOutcome, JobQueue, SmsJob, SmsJobHandler } from '../../domain/ports.js';
+import { SEND_SMS_JOB } from '../../jobs/send-sms.js';
+import { retryDelayMs } from './backoff.js';
+import { dispose, logJobEnd, outcomeOfError } from './outcome.js';
+
+export interface BullmqQueueOptions {
+  /** redis:// URL of the queue's Redis (database number included). */
+  url: string;
+  /** Every BullMQ key starts with `{prefix}:`. */
+  prefix: string;
+  log: Logger;
+  /** Attempts in total for retryable outcomes (1 = never retry). */
+  attempts: number;
+  /** First retry delay; doubles each retry, with jitter. */
+  backoffMs: number;
+  /** A lost worker's jobs are taken over after about this plus stalledIntervalMs. */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  /** Longest wait of enqueue and ping when Redis has not answered yet. */
+  enqueueTimeoutMs?: number;
+  /** Longest wait of close() for the jobs in hand. */
+  closeTimeoutMs?: number;
+  random?: () => number;
+}
+
+export const BULLMQ_DEFAULTS = {
+  lockDurationMs: 5000,
+  stalledIntervalMs: 2000,
+  enqueueTimeoutMs: 1500,
+  closeTimeoutMs: 10_000,
+  /** Times a job may lose its worker before it is failed (a job that kills every worker). */
+  maxStalledCount: 2,
+  keepFailedSeconds: 7 * 24 * 3600,
+  keepFailedCount: 1000,
+} as const;
+
+/** Marks the errors the processor throws on purpose, so the `failed` listener skips them. */
+const ours = new WeakSet<Error>();
+
+/** Logs a connection's first error and its recovery, not every reconnection attempt. */
+function watchConnection(redis: Redis, role: string, log: Logger): void {
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    log.warn({ role, err: { message: err.message } }, 'queue redis connection lost; reconnecting');
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    log.info({ role }, 'queue redis connection back');
+  });
+}
+
+/** Resolves when the client becomes ready; rejects on its first error or at the deadline. */
+function firstReady(redis: Redis, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = () => done();
+    // The first connection attempt failing (refused, unknown host) is answer enough.
+    const onError = (err: Error) => done(err);
+    const timer = setTimeout(() => done(new Error(`queue redis not ready after ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+    redis.once('ready', onReady);
+    redis.once('error', onError);
+  });
+}
+
+function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
+  const { url, prefix, log, attempts, backoffMs } = options;
+  const o = { ...BULLMQ_DEFAULTS, ...stripUndefined(options) };
+  const random = options.random ?? Math.random;
+  let closed = false;
+
+  // Producer: no offline queue and one retry, so commands fail instead of waiting for Redis.
+  const producer = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: o.enqueueTimeoutMs,
+    retryStrategy: (times) => Math.min(100 * 2 ** times, 2000),
+  });
+  // Down = the link failed or was lost; only the very first connection is waited for.
+  let producerDown = false;
+  const markDown = () => {
+    producerDown = true;
+  };
+  producer.on('error', markDown);
+  producer.on('close', markDown);
+  producer.on('ready', () => {
+    producerDown = false;
+  });
+  let waiting: Promise<void> | undefined;
+  /** Ready now, or rejected at once when the link is down; the first connection is waited for. */
+  const producerReady = (): Promise<void> => {
+    if (producer.status === 'ready') return Promise.resolve();
+    if (producerDown || closed) return Promise.reject(new Error(`queue redis is ${producer.status}`));
+    waiting ??= firstReady(producer, o.enqueueTimeoutMs).finally(() => {
+      waiting = undefined;
+    });
+    return waiting;
+  };
+  watchConnection(producer, 'producer', log);
+  const queue = new Queue<SmsJob>(SEND_SMS_JOB, { connection: producer, prefix });
+  queue.on('error', () => {}); // the connection's own listener logs it
+
+  let worker: Worker<SmsJob> | undefined;
+  let workerRedis: Redis | undefined;
+  let closing: Promise<void> | undefined;
+
+  const unavailable = (err: unknown) => new DependencyError('queue', err);
+
+  const runJob = async (job: Job<SmsJob>, handler: SmsJobHandler, runner: Redis): Promise<JobOutcome> => {
+    const id = job.id as string;
+    const data: SmsJob = { mobile: job.data.mobile, purpose: job.data.purpose };
+    const attempt = job.attemptsMade + 1;
+    let repeat = false;
+    try {
+      // Second start of the same attempt = its first worker was lost mid-job.
+      const starts = await runner.hincrby(queue.toKey(id), `meiduo:starts:${attempt}`, 1);
+      repeat = starts > 1;
+    } catch (err) {
+      log.warn({ jobId: id, err: { message: (err as Error).message } }, 'could not record the job start');
+    }
+    let outcome: JobOutcome;
+    try {
+      outcome = await Promise.resolve().then(() => handler(data, { id, attempt, maxAttempts: attempts }));
+    } catch (err) {
+      outcome = outcomeOfError(err);
+    }
+    const disposition = dispose(outcome, attempt, attempts);
+    const reason = (text: string) =>
+      `${outcome.kind}${outcome.detail ? `: ${outcome.detail}` : ''} (${text})`;
+    if (disposition === 'retry') {
+      log.info(
+        {
+          jobId: id,
+          outcome: outcome.kind,
+          provider: outcome.provider,
+          attempt,
+          ...(repeat ? { repeat } : {}),
+        },
+        repeat ? 'sms job will be retried (possible duplicate send)' : 'sms job will be retried',
+      );
+      const err = new Error(reason('retrying'));
+      ours.add(err);
+      throw err;
+    }
+    const exhausted =
+      disposition === 'failed' && outcome.kind !== 'unknown' && attempt >= attempts && attempts > 1;
+    logJobEnd(log, {
+      jobId: id,
+      mobile: data.mobile,
+      outcome,
+      attempts: attempt,
+      repeat,
+      ...(exhausted ? { reason: 'attempts exhausted' } : {}),
+    });
+    if (disposition === 'failed') {
+      const err = new UnrecoverableError(reason(exhausted ? 'attempts exhausted' : 'not retried'));
+      ours.add(err);
+      throw err;
+    }
+    return { kind: outcome.kind, provider: outcome.provider } as JobOutcome;
+  };
+
+  return {
+    async enqueue(job) {
+      if (closed) throw unavailable(new Error('the queue is closed'));
+      try {
+        await producerReady();
+        await withDeadline(
+          queue.add(
+            SEND_SMS_JOB,
+            // Only the two fields: whatever else a caller's object holds stays out of Redis.
+            { mobile: job.mobile, purpose: job.purpose },
+            {
+              jobId: randomUUID(),
+              attempts,
+              backoff: { type: 'meiduo-jitter' },
+              removeOnComplete: true,
+              removeOnFail: { age: o.keepFailedSeconds, count: o.keepFailedCount },
+            },
+          ),
+          o.enqueueTimeoutMs,
+          'enqueue',
+        );
+      } catch (err) {
+        throw unavailable(err);
+      }
+    },
+
+    startWorker(handler, concurrency) {
+      if (worker) throw new Error('this queue already has a worker');
+      if (closed) throw new Error('the queue is closed');
+      // Workers wait for Redis (no request limit): they must outlive a Redis restart.
+      const runner = new Redis(url, {
+        maxRetriesPerRequest: null,
+        retryStrategy: (times) => Math.min(100 * times, 1000),
+      });
+      workerRedis = runner;
+      watchConnection(runner, 'worker', log);
+      const w = new Worker<SmsJob>(SEND_SMS_JOB, (job) => runJob(job, handler, runner), {
+        connection: runner,
+        prefix,
+        concurrency: Math.max(1, Math.floor(concurrency)),
+        lockDuration: o.lockDurationMs,
+        stalledInterval: o.stalledIntervalMs,
+        maxStalledCount: o.maxStalledCount,
+        settings: { backoffStrategy: (retry: number) => retryDelayMs(retry, backoffMs, random) },
+      });
+      worker = w;
+      w.on('error', () => {}); // the connection's own listener logs it
+      w.on('stalled', (jobId) => {
+        log.warn({ jobId }, 'sms job stalled (its worker was lost); it will run again');
+      });
+      // Ends this listener did not see in the processor: a job failed by BullMQ itself
+      // (stalled too often). It may have been sent, so its outcome is unknown.
+      w.on('failed', (job, err) => {
+        if (!job || ours.has(err)) return;
+        if (err.name !== 'UnrecoverableError' && job.attemptsMade < attempts) return;
+        logJobEnd(log, {
+          jobId: job.id as string,
+          mobile: job.data.mobile,
+          outcome: { kind: 'unknown', provider: 'queue', detail: err.message.slice(0, 200) },
+          attempts: job.attemptsMade,
+          reason: 'failed by the queue',
+        });
+      });
+      w.waitUntilReady().then(
+        () => log.info({ concurrency, queue: SEND_SMS_JOB }, 'sms worker ready'),
+        () => {},
+      );
+    },
+
+    async ping() {
+      try {
+        await producerReady();
+        await withDeadline(producer.ping(), o.enqueueTimeoutMs, 'ping');
+      } catch (err) {
+        throw unavailable(err);
+      }
+    },
+
+    close() {
+      if (closing) return closing;
+      closed = true;
+      closing = (async () => {
+        if (worker) {
+          const w = worker;
+          try {
+            await withDeadline(w.close(), o.closeTimeoutMs, 'finishing the jobs in hand');
+          } catch (err) {
+            log.warn({ err: { message: (err as Error).message } }, 'sms worker did not finish in time');
+            await w.close(true).catch(() => {});
+          }
+        }
+        await queue.close().catch(() => {});
+        producer.disconnect();
+        workerRedis?.disconnect();
+      })();
+      return closing;
+    },
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
