@@ -140,6 +140,28 @@ describe('password hasher: mustUpdate as Django', () => {
   });
 });
 
+describe('password hasher: short argon2 salts', () => {
+  it('an argon2 row with the configured costs but a 12-char salt is due for an update', async () => {
+    const { hashRaw } = await import('@node-rs/argon2');
+    const b64 = (b: Buffer) => b.toString('base64').replace(/=+$/, '');
+    const row = async (salt: string) => {
+      const raw = await hashRaw('pw', {
+        memoryCost: 1024,
+        timeCost: 1,
+        parallelism: 1,
+        salt: Buffer.from(salt),
+      });
+      return `argon2$argon2id$v=19$m=1024,t=1,p=1$${b64(Buffer.from(salt))}$${b64(raw)}`;
+    };
+    const hasher = createPasswordHasher(cheapArgon2);
+    expect(await hasher.verify('pw', await row('abcdefghijkl'))).toEqual({ ok: true, mustUpdate: true });
+    expect(await hasher.verify('pw', await row('abcdefghijklmnopqrstuv'))).toEqual({
+      ok: true,
+      mustUpdate: false,
+    });
+  });
+});
+
 describe('password hasher: concurrency bound', () => {
   it('never computes more than HASH_CONCURRENCY hashes at once, and finishes them all', async () => {
     const starts: number[] = [];

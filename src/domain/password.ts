@@ -183,6 +183,11 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** Django's must_update_salt: a salt of its alphabet shorter than the entropy asks (22 chars). */
+function weakSalt(length: number): boolean {
+  return length * Math.log2(SALT_CHARS.length) < SALT_ENTROPY_BITS;
+}
+
 export function createPasswordHasher(options: HasherOptions, probe: HasherProbe = {}): PasswordHasher {
   const semaphore = createSemaphore(options.HASH_CONCURRENCY);
   let running = 0;
@@ -219,7 +224,7 @@ export function createPasswordHasher(options: HasherOptions, probe: HasherProbe 
     return `argon2$argon2id$v=19$m=${m},t=${t},p=${p}$${unpadded(params.salt)}$${unpadded(key)}`;
   }
 
-  /** Django's must_update: another algorithm than configured, or other costs. */
+  /** Django's must_update: another algorithm than configured, other costs, or a short salt. */
   function mustUpdate(h: ParsedHash): boolean {
     if (h.kind !== options.PASSWORD_HASHER) return true;
     if (h.kind === 'argon2') {
@@ -229,11 +234,11 @@ export function createPasswordHasher(options: HasherOptions, probe: HasherProbe 
         h.memoryKib !== configuredArgon2.memoryKib ||
         h.timeCost !== configuredArgon2.timeCost ||
         h.parallelism !== configuredArgon2.parallelism ||
-        h.hash.length !== ARGON2_HASH_BYTES
+        h.hash.length !== ARGON2_HASH_BYTES ||
+        weakSalt(h.salt.length)
       );
     }
-    const saltBits = h.salt.length * Math.log2(SALT_CHARS.length);
-    return h.iterations !== options.PBKDF2_ITERATIONS || saltBits < SALT_ENTROPY_BITS;
+    return h.iterations !== options.PBKDF2_ITERATIONS || weakSalt(h.salt.length);
   }
 
   async function verify(password: string, encoded: string): Promise<{ ok: boolean; mustUpdate: boolean }> {
