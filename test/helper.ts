@@ -16,9 +16,37 @@ import type { SendOutcome, SmsMessage, SmsProvider } from '../src/domain/ports.j
 import { imageCodeKey } from '../src/domain/verification.js';
 import { createSendSmsHandler } from '../src/jobs/send-sms.js';
 import { createLogger } from '../src/logger.js';
-import { BACKEND_URLS } from './backends.js';
+import { BACKEND_URLS, has } from './backends.js';
+import { type DatabaseKind, freshDatabase } from './databases.js';
 
 export type StoreBackend = 'sqlite' | 'redis';
+
+/** Where codes/sessions/queue live and where users live. */
+export interface Backends {
+  name: string;
+  store: StoreBackend;
+  database: DatabaseKind;
+}
+
+/**
+ * The combinations the route tests run on: the embedded default, and Redis (store, sessions,
+ * BullMQ) with each server database. Absent servers are skipped with a message (or fail the
+ * run under REQUIRE_BACKENDS).
+ */
+export async function backendMatrix(): Promise<Backends[]> {
+  const matrix: Backends[] = [
+    { name: 'embedded default (SQLite, in-process queue)', store: 'sqlite', database: 'sqlite' },
+  ];
+  if (await has('redis')) {
+    if (await has('postgres'))
+      matrix.push({ name: 'Redis + BullMQ + PostgreSQL', store: 'redis', database: 'postgres' });
+    if (await has('mysql'))
+      matrix.push({ name: 'Redis + BullMQ + MariaDB', store: 'redis', database: 'mysql' });
+    if (matrix.length === 1)
+      matrix.push({ name: 'Redis + BullMQ + SQLite', store: 'redis', database: 'sqlite' });
+  }
+  return matrix;
+}
 
 /** For suites that send many codes from one address: the limits have their own tests. */
 export const NO_SEND_LIMITS = {
@@ -69,6 +97,11 @@ export function randomMobile(): string {
   return `1${randomInt(3, 10)}${String(randomInt(0, 1e9)).padStart(9, '0')}`;
 }
 
+/** A random documentation-range address, so login and send counters in a shared Redis never meet. */
+export function randomIp(): string {
+  return `198.18.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+}
+
 export function randomUsername(): string {
   return `u_${randomBytes(6).toString('hex')}`;
 }
@@ -89,10 +122,13 @@ export interface TestApp {
 
 export async function buildTestApp(
   env: Record<string, string> = {},
-  options: { backend?: StoreBackend; startWorker?: boolean } = {},
+  options: { backend?: StoreBackend; database?: DatabaseKind; startWorker?: boolean } = {},
 ): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'meiduo-test-'));
   const redis = options.backend === 'redis' ? { REDIS_URL: `${BACKEND_URLS.redis}/5` } : {};
+  const database =
+    options.database && options.database !== 'sqlite' ? await freshDatabase(options.database) : undefined;
+  const databaseUrl = database ? { DATABASE_URL: database.url } : {};
   const config = loadConfig({
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
@@ -102,6 +138,7 @@ export async function buildTestApp(
     HASH_CONCURRENCY: '2',
     JOB_BACKOFF_MS: '10',
     ...redis,
+    ...databaseUrl,
     ...env,
   });
   const logs: string[] = [];
@@ -146,6 +183,7 @@ export async function buildTestApp(
     async close() {
       await app.close();
       await deps.close();
+      await database?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

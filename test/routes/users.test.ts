@@ -1,24 +1,22 @@
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openUserDatabase } from '../../src/adapters/user-repository/database.js';
 import { csrfSecretOf } from '../../src/domain/csrf.js';
 import type { PasswordHasher } from '../../src/domain/ports.js';
 import { smsAttemptsKey, smsCodeKey } from '../../src/domain/verification.js';
-import { has } from '../backends.js';
 import {
+  backendMatrix,
   buildTestApp,
   type Client,
   NO_SEND_LIMITS,
+  randomIp,
   randomMobile,
   randomUsername,
   registration,
-  type StoreBackend,
   smsCode,
   type TestApp,
 } from '../helper.js';
 
-const backends: StoreBackend[] = ['sqlite'];
-if (await has('redis')) backends.push('redis');
+const matrix = await backendMatrix();
 
 /** Counts hasher calls, to show an unknown account costs a hash without timing anything. */
 function countingHasher(inner: PasswordHasher) {
@@ -40,12 +38,12 @@ function countingHasher(inner: PasswordHasher) {
   return { hasher, counts };
 }
 
-describe.each(backends)('users on %s', (backend) => {
+describe.each(matrix)('users on $name', ({ store: backend, database }) => {
   let t: TestApp;
   beforeAll(async () => {
     t = await buildTestApp(
       { ...NO_SEND_LIMITS, LOGIN_FAILURES_PER_ACCOUNT_IP: '3', LOGIN_FAILURES_PER_IP: '6' },
-      { backend },
+      { backend, database },
     );
   });
   afterAll(() => t.close());
@@ -299,7 +297,7 @@ describe.each(backends)('users on %s', (backend) => {
       const counting = countingHasher(original);
       Object.assign(t.deps.hasher, counting.hasher);
       try {
-        const c = await browser('192.0.2.50');
+        const c = await browser(randomIp());
         const wrong = await c.post('/login/', { username: body.username, password: 'wrongpass1' });
         expect(wrong.statusCode).toBe(400);
         expect(wrong.json()).toMatchObject({ code: 400, error: 'LOGIN_FAILED', message: '用户名或密码错误' });
@@ -328,7 +326,7 @@ describe.each(backends)('users on %s', (backend) => {
 
     it('limits failures per account and IP, then per IP, the same for unknown accounts', async () => {
       const { body } = await registered();
-      const c = await browser('192.0.2.77');
+      const c = await browser(randomIp());
       for (let i = 0; i < 3; i++) {
         expect(
           (await c.post('/login/', { username: body.username, password: 'wrongpass1' })).json().error,
@@ -340,7 +338,7 @@ describe.each(backends)('users on %s', (backend) => {
       expect(limited.json().retry_after).toBeGreaterThan(0);
       expect(limited.json().retry_after).toBeLessThanOrEqual(900);
       // the account still works from another address
-      const elsewhere = await browser('192.0.2.78');
+      const elsewhere = await browser(randomIp());
       expect(
         (await elsewhere.post('/login/', { username: body.username, password: body.password })).json().code,
       ).toBe(0);
@@ -406,9 +404,13 @@ describe.each(backends)('users on %s', (backend) => {
       const { client, body } = await registered();
       expect((await client.get('/info/')).statusCode).toBe(200);
       // Deactivated the way Django's admin does it: is_active = false in tb_users.
-      const db = new Database(join(t.config.DATA_DIR, 'meiduo.sqlite3'));
-      db.prepare('UPDATE tb_users SET is_active = 0 WHERE username = ?').run(body.username);
-      db.close();
+      const admin = await openUserDatabase(t.config.DATABASE_URL, { poolSize: 1, statementTimeoutMs: 5000 });
+      await admin.db
+        .updateTable('tb_users')
+        .set({ is_active: 0 })
+        .where('username', '=', body.username)
+        .execute();
+      await admin.close();
       expect((await client.get('/info/')).statusCode).toBe(401);
       const again = await browser();
       const login = await again.post('/login/', { username: body.username, password: body.password });
