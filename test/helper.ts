@@ -122,9 +122,10 @@ export interface TestApp {
 
 export async function buildTestApp(
   env: Record<string, string> = {},
-  options: { backend?: StoreBackend; database?: DatabaseKind; startWorker?: boolean } = {},
+  options: { backend?: StoreBackend; database?: DatabaseKind; startWorker?: boolean; dataDir?: string } = {},
 ): Promise<TestApp> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'meiduo-test-'));
+  // A given data directory belongs to the caller (restart tests) and is left in place.
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'meiduo-test-'));
   const redis = options.backend === 'redis' ? { REDIS_URL: `${BACKEND_URLS.redis}/5` } : {};
   const database =
     options.database && options.database !== 'sqlite' ? await freshDatabase(options.database) : undefined;
@@ -184,7 +185,7 @@ export async function buildTestApp(
       await app.close();
       await deps.close();
       await database?.drop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
