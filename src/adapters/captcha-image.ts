@@ -5,10 +5,11 @@
  * A drawing is made in two steps that tests can look at separately: planCaptcha() decides
  * every random choice (glyph placement, colours, crossing strokes, warp, noise), and
  * drawCaptcha() paints a plan, optionally only some of its layers. What makes it hard for
- * OCR: each glyph is rotated, scaled, sheared and shifted on its own, glyphs nearly touch,
- * strokes in the glyphs' own colours cross the text, the whole picture is bent by a sine
- * displacement, and dots and arcs are scattered over it. What keeps it easy for a person: one
- * bold sans-serif face, an alphabet without look-alikes, dark glyphs on a light background
+ * OCR: each glyph is rotated (neighbours opposite ways), scaled, sheared and shifted on its
+ * own; strokes in the glyphs' own colours cross the text and a thin background-coloured cut
+ * breaks it; the whole picture is bent by a sine displacement; dots and arcs are scattered
+ * over it. What keeps it easy for a person: one bold sans-serif face, an alphabet without the
+ * worst look-alikes, dark glyphs on a light background
  * (contrast checked), and the glyphs kept apart enough to be seen one by one.
  */
 import { createRequire } from 'node:module';
@@ -172,8 +173,9 @@ export function planCaptcha(text: string, options: PlanOptions = {}): CaptchaPla
     ),
   ];
 
-  // Glyphs sit side by side with a small random gap (sometimes slightly negative, so that
-  // neighbours touch); the font shrinks when the row would not fit.
+  // Glyphs sit side by side with a small random gap, wide enough that rotated neighbours
+  // barely touch (the legibility test bounds their overlap); the font shrinks when the row
+  // would not fit.
   let fontSize = height * 0.62;
   const scales = chars.map(() => between(random, 0.92, 1.1));
   const gaps = chars.map(() => between(random, 0.05, 0.12));
