@@ -408,6 +408,23 @@ for (const [kind, available] of BACKENDS) {
         }
       });
 
+      it('stops a statement at DATABASE_STATEMENT_TIMEOUT_MS on every pooled connection, also when reused', async () => {
+        const fresh = await freshDatabase(kind);
+        const database = await openUserDatabase(fresh.url, { poolSize: 2, statementTimeoutMs: 300 });
+        const sleep = kind === 'postgres' ? sql`select pg_sleep(5)` : sql`select sleep(5)`;
+        try {
+          // Warm both connections so the sleeps below run on reused ones.
+          await Promise.all([sql`select 1`.execute(database.db), sql`select 1`.execute(database.db)]);
+          const started = Date.now();
+          const outcomes = await Promise.allSettled([sleep.execute(database.db), sleep.execute(database.db)]);
+          expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+          expect(Date.now() - started).toBeLessThan(1500);
+        } finally {
+          await database.close();
+          await fresh.drop();
+        }
+      });
+
       it('rejects within a couple of seconds when the host accepts connections but never answers', async () => {
         const silent = await silentServer();
         const scheme = kind === 'postgres' ? 'postgres://postgres' : 'mysql://root';
