@@ -345,3 +345,28 @@ describe.skipIf(!redisHere)('BullMQ with real worker processes', () => {
     },
   );
 });
+
+describe('npm run worker', () => {
+  it('stops with one line naming the bad setting and exit code 1', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'worker.ts')],
+      {
+        env: { ...process.env, WORKER_CONCURRENCY: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    let stdout = '';
+    child.stderr?.on('data', (chunk) => {
+      stderr += String(chunk);
+    });
+    child.stdout?.on('data', (chunk) => {
+      stdout += String(chunk);
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr.trim().split('\n')).toEqual([expect.stringContaining('WORKER_CONCURRENCY')]);
+  });
+});

@@ -4,7 +4,8 @@
  *
  * - enqueue fails fast: the producer connection has no offline queue, so while Redis is down
  *   a call rejects at once (or within `enqueueTimeoutMs` when the link was never up), and the
- *   route can undo its step and answer 503. It never hangs.
+ *   route can undo its step and answer 503. It never hangs. An add that times out may still
+ *   land later; its job then finds the code gone (the route undid it) and ends as skipped.
  * - A job holds {mobile, purpose} only and gets a random id: the idempotency key handed to
  *   vendors, stable across retries and never reused by a fresh Redis.
  * - transient/rate_limited are retried with exponential backoff and jitter (backoff.ts via a
@@ -61,14 +62,17 @@ export const BULLMQ_DEFAULTS = {
 /** Marks the errors the processor throws on purpose, so the `failed` listener skips them. */
 const ours = new WeakSet<Error>();
 
-/** Logs a connection's first error and its recovery, not every reconnection attempt. */
-function watchConnection(redis: Redis, role: string, log: Logger): void {
+/** Logs a connection's loss and its recovery once each, not every reconnection attempt. */
+function watchConnection(redis: Redis, role: string, log: Logger, closing: () => boolean): void {
   let down = false;
-  redis.on('error', (err: Error) => {
-    if (down) return;
+  const lost = (reason: string) => {
+    if (down || closing()) return;
     down = true;
-    log.warn({ role, err: { message: err.message } }, 'queue redis connection lost; reconnecting');
-  });
+    log.warn({ role, reason }, 'queue redis connection lost; reconnecting');
+  };
+  // A refused connection says 'error'; a Redis that shuts down cleanly only closes the link.
+  redis.on('error', (err: Error) => lost(err.message));
+  redis.on('close', () => lost('connection closed'));
   redis.on('ready', () => {
     if (!down) return;
     down = false;
@@ -138,7 +142,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
     });
     return waiting;
   };
-  watchConnection(producer, 'producer', log);
+  watchConnection(producer, 'producer', log, () => closed);
   const queue = new Queue<SmsJob>(SEND_SMS_JOB, { connection: producer, prefix });
   queue.on('error', () => {}); // the connection's own listener logs it
 
@@ -237,7 +241,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
         retryStrategy: (times) => Math.min(100 * times, 1000),
       });
       workerRedis = runner;
-      watchConnection(runner, 'worker', log);
+      watchConnection(runner, 'worker', log, () => closed);
       const w = new Worker<SmsJob>(SEND_SMS_JOB, (job) => runJob(job, handler, runner), {
         connection: runner,
         prefix,
@@ -250,7 +254,8 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
       worker = w;
       w.on('error', () => {}); // the connection's own listener logs it
       w.on('stalled', (jobId) => {
-        log.warn({ jobId }, 'sms job stalled (its worker was lost); it will run again');
+        // Its worker died, or the job was handed out just as the link to Redis broke.
+        log.warn({ jobId }, 'sms job stalled (no worker held it); it will run again');
       });
       // Ends this listener did not see in the processor: a job failed by BullMQ itself
       // (stalled too often). It may have been sent, so its outcome is unknown.
