@@ -94,8 +94,9 @@ describe('password hasher: verification of every stored kind', () => {
     expect((await hasher.verify('12345670', encoded)).ok).toBe(false);
   });
 
-  it('unusable, unknown and malformed hashes never match', async () => {
-    const hasher = createPasswordHasher(cheapArgon2);
+  it('unusable, unknown and malformed hashes never match, and cost one configured hash each', async () => {
+    let computations = 0;
+    const hasher = createPasswordHasher(cheapArgon2, { onComputeStart: () => computations++ });
     for (const encoded of [
       '!',
       '!Xk2r9aLQ0v7sVb3nM8cT1yZpW4eHdJfG6uRqNoIs',
@@ -110,6 +111,7 @@ describe('password hasher: verification of every stored kind', () => {
       expect(await hasher.verify('', encoded), encoded).toEqual({ ok: false, mustUpdate: false });
       expect(await hasher.verify('12345678', encoded), encoded).toEqual({ ok: false, mustUpdate: false });
     }
+    expect(computations).toBe(18);
   });
 });
 

@@ -243,7 +243,13 @@ export function createPasswordHasher(options: HasherOptions, probe: HasherProbe 
 
   async function verify(password: string, encoded: string): Promise<{ ok: boolean; mustUpdate: boolean }> {
     const h = encoded.startsWith('!') ? null : parse(encoded);
-    if (!h) return { ok: false, mustUpdate: false };
+    // An unusable or unreadable hash costs what a wrong password costs, so that the answer's
+    // timing does not tell such accounts apart.
+    const refuse = async () => {
+      await hash(password);
+      return { ok: false, mustUpdate: false };
+    };
+    if (!h) return refuse();
     let derived: Buffer;
     try {
       derived =
@@ -252,7 +258,7 @@ export function createPasswordHasher(options: HasherOptions, probe: HasherProbe 
           : await compute(() => pbkdf2Raw(password, h.kind, h.iterations, h.salt));
     } catch {
       // Parameters the library refuses (e.g. m < 8·p): no password can match this row.
-      return { ok: false, mustUpdate: false };
+      return refuse();
     }
     return { ok: sameBytes(derived, h.hash), mustUpdate: mustUpdate(h) };
   }
