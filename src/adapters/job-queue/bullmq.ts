@@ -294,11 +294,12 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
           try {
             await withDeadline(w.close(), o.closeTimeoutMs, 'finishing the jobs in hand');
           } catch (err) {
+            // Cutting the connections below leaves the jobs in hand to lapse: once their locks
+            // expire, another worker takes them over (a possible duplicate send, logged there).
             log.warn({ err: { message: (err as Error).message } }, 'sms worker did not finish in time');
-            await w.close(true).catch(() => {});
           }
         }
-        await queue.close().catch(() => {});
+        await withDeadline(queue.close(), o.enqueueTimeoutMs, 'closing the queue').catch(() => {});
         producer.disconnect();
         workerRedis?.disconnect();
       })();
