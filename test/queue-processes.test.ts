@@ -238,7 +238,8 @@ describe.skipIf(!redisHere)('BullMQ with real worker processes', () => {
     const takeoverMs =
       Math.min(...all.filter((e) => e.pid !== victimPid && rerun.includes(e.id)).map((e) => e.atMs)) -
       killedAtMs;
-    const bound = BULLMQ_DEFAULTS.lockDurationMs + 2 * BULLMQ_DEFAULTS.stalledIntervalMs + 2000;
+    // Lock expiry, then up to two stalled checks; the rest is slack for a loaded CI machine.
+    const bound = BULLMQ_DEFAULTS.lockDurationMs + 2 * BULLMQ_DEFAULTS.stalledIntervalMs + 4000;
     expect(takeoverMs).toBeLessThan(bound);
     console.info(
       `SIGKILL: victim had ${inFlightAtKill.length} in flight, ${rerun.length} re-run by the survivor ` +

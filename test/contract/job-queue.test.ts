@@ -553,3 +553,67 @@ describe('BullMQ queue with its Redis down', () => {
     }
   });
 });
+
+describe.skipIf(!redisHere)('BullMQ queue shutdown with a job that does not finish', () => {
+  it('close() gives up after closeTimeoutMs and another worker takes the job over, logged as a repeat', async () => {
+    const prefix = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
+    const fast = { lockDurationMs: 1000, stalledIntervalMs: 300, closeTimeoutMs: 300 };
+    const first = captureLog();
+    const second = captureLog();
+    const stuck = createBullmqQueue({
+      url: REDIS_URL,
+      prefix,
+      log: first.log,
+      attempts: 3,
+      backoffMs: 20,
+      ...fast,
+    });
+    const taker = createBullmqQueue({
+      url: REDIS_URL,
+      prefix,
+      log: second.log,
+      attempts: 3,
+      backoffMs: 20,
+      ...fast,
+    });
+    const redis = new Redis(REDIS_URL);
+    try {
+      const g = gate();
+      const ids: string[] = [];
+      stuck.startWorker(async (_job, info) => {
+        ids.push(info.id);
+        await g.pass(); // a vendor call that hangs past the shutdown
+        return ok;
+      }, 1);
+      const mobile = randomMobile();
+      await stuck.enqueue({ mobile, purpose: 'register' });
+      await waitFor('the job in hand', () => g.held() === 1);
+
+      const started = Date.now();
+      await stuck.close();
+      const closeMs = Date.now() - started;
+      expect(closeMs).toBeLessThan(2000);
+      expect(first.lines.some((l) => l.msg === 'sms worker did not finish in time')).toBe(true);
+
+      const { calls, handler } = scripted(Date.now, () => ok);
+      taker.startWorker(handler, 1);
+      await waitFor('the takeover', () => second.ends().length === 1);
+      expect(calls.map((c) => c.id)).toEqual(ids);
+      expect(second.ends()[0]).toMatchObject({
+        jobId: ids[0],
+        mobile: masked(mobile),
+        outcome: 'ok',
+        attempts: 1,
+        repeat: true,
+        msg: 'sms job finished (possible duplicate send)',
+      });
+    } finally {
+      for (const g of gates.splice(0)) g.open();
+      await taker.close();
+      await stuck.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.unlink(...keys);
+      redis.disconnect();
+    }
+  });
+});
