@@ -3,7 +3,7 @@
  * PostgreSQL / MariaDB when reachable. Each backend gets its own fresh database.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqlite } from '../../src/adapters/sqlite.js';
@@ -425,6 +425,44 @@ for (const [kind, available] of BACKENDS) {
         }
       });
 
+      it('gives up on a connection whose host stops answering mid-use, and replaces it', async () => {
+        const fresh = await freshDatabase(kind);
+        const target = new URL(fresh.url);
+        const proxy = await freezableProxy(target.hostname, Number(target.port));
+        const viaProxy = new URL(fresh.url);
+        viaProxy.port = String(proxy.port);
+        const database = await openUserDatabase(viaProxy.toString(), {
+          poolSize: 1,
+          statementTimeoutMs: 300,
+        });
+        const repo = createKyselyUserRepository(database);
+        try {
+          await repo.ping();
+          // The pooled connection now leads nowhere, for good (like a host that vanished).
+          proxy.freeze();
+          const started = Date.now();
+          await expect(repo.ping()).rejects.toBeInstanceOf(DependencyError);
+          expect(Date.now() - started).toBeLessThan(4000);
+          // New connections get through again; the frozen one never does, so only a pool that
+          // threw it away answers.
+          proxy.thaw();
+          await expect
+            .poll(
+              () =>
+                repo.ping().then(
+                  () => 'up',
+                  () => 'down',
+                ),
+              { timeout: 10_000, interval: 200 },
+            )
+            .toBe('up');
+        } finally {
+          await repo.close();
+          await proxy.close();
+          await fresh.drop();
+        }
+      });
+
       it('rejects within a couple of seconds when the host accepts connections but never answers', async () => {
         const silent = await silentServer();
         const scheme = kind === 'postgres' ? 'postgres://postgres' : 'mysql://root';
@@ -457,7 +495,7 @@ function freePort(): Promise<number> {
 
 /** A TCP server that accepts and then says nothing, like a hung database host. */
 async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on('error', () => {});
@@ -469,6 +507,57 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * A TCP proxy to the database whose connections can be frozen: after freeze() every existing
+ * connection silently drops what passes through it (forever), and new ones hang until thaw().
+ */
+async function freezableProxy(host: string, port: number) {
+  let frozen = false;
+  const links = new Set<{ client: Socket; upstream?: Socket; dead: boolean }>();
+  const server: Server = createServer((client) => {
+    const link: { client: Socket; upstream?: Socket; dead: boolean } = { client, dead: frozen };
+    links.add(link);
+    client.on('error', () => {});
+    const end = () => {
+      client.destroy();
+      link.upstream?.destroy();
+      links.delete(link);
+    };
+    client.on('close', end);
+    if (link.dead) return;
+    const upstream = connect(port, host);
+    link.upstream = upstream;
+    upstream.on('error', () => {});
+    upstream.on('close', end);
+    client.on('data', (chunk) => {
+      if (!link.dead) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (!link.dead) client.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    freeze() {
+      frozen = true;
+      for (const link of links) link.dead = true;
+    },
+    thaw() {
+      frozen = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const link of links) {
+          link.client.destroy();
+          link.upstream?.destroy();
+        }
         server.close(() => resolve());
       }),
   };
