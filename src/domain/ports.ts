@@ -138,7 +138,9 @@ export interface SmsJob {
 /**
  * The one outcome set every provider answers with and the queue acts on:
  * - ok: accepted by the vendor;
- * - rate_limited, transient: nothing was delivered; retry later (with backoff);
+ * - transient: nothing was delivered; retry later (with backoff);
+ * - rate_limited: the vendor's per-number limit refused it; not retried (a late retry would
+ *   spend the number's allowance on a code the person may have given up on);
  * - invalid_number, blocked_number, config_error: permanent; never retried;
  * - unknown: the vendor may have delivered (e.g. timeout after sending); not repeated.
  */
@@ -161,8 +163,8 @@ export interface SendOutcome {
   messageId?: string;
 }
 
-/** Outcomes worth another attempt later. */
-export const RETRYABLE_OUTCOMES: ReadonlySet<SendOutcomeKind> = new Set(['transient', 'rate_limited']);
+/** Outcomes worth another attempt later (the vendors' §5 table: only transient ones). */
+export const RETRYABLE_OUTCOMES: ReadonlySet<SendOutcomeKind> = new Set(['transient']);
 
 export interface SmsMessage {
   mobile: string;

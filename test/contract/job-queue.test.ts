@@ -288,10 +288,16 @@ for (const [name, available, make] of backends) {
       expect(ends()[0]).toMatchObject({ outcome: 'ok', attempts: 4 });
     });
 
-    it('does not repeat permanent failures, nor a send that may have arrived (unknown)', async () => {
+    it('does not repeat permanent failures, per-number limits, nor a send that may have arrived (unknown)', async () => {
       const { log, ends } = captureLog();
       const h = open({ log, attempts: 5 });
-      const kinds: SendOutcomeKind[] = ['invalid_number', 'blocked_number', 'config_error', 'unknown'];
+      const kinds: SendOutcomeKind[] = [
+        'invalid_number',
+        'blocked_number',
+        'config_error',
+        'rate_limited',
+        'unknown',
+      ];
       const kindOf = new Map(kinds.map((kind) => [randomMobile(), kind]));
       const { calls, handler } = scripted(h.now, (job) => ({
         kind: kindOf.get(job.mobile) as SendOutcomeKind,
@@ -300,10 +306,10 @@ for (const [name, available, make] of backends) {
       }));
       h.queue.startWorker(handler, 4);
       for (const mobile of kindOf.keys()) await h.queue.enqueue({ mobile, purpose: 'register' });
-      await waitFor('4 endings', () => ends().length === 4);
+      await waitFor('5 endings', () => ends().length === 5);
       await waitFor('an idle queue', h.idle);
 
-      expect(calls).toHaveLength(4);
+      expect(calls).toHaveLength(5);
       expect(
         ends()
           .map((l) => [l.mobile, l.outcome, l.attempts, l.detail])
@@ -311,14 +317,14 @@ for (const [name, available, make] of backends) {
       ).toEqual([...kindOf].map(([m, kind]) => [masked(m), kind, 1, 'vendor said no']).sort());
       expect(ends().every((l) => l.level >= 40)).toBe(true);
       // Failed jobs stay for inspection.
-      if (h.kept) expect(await h.kept()).toEqual({ completed: 0, failed: 4 });
+      if (h.kept) expect(await h.kept()).toEqual({ completed: 0, failed: 5 });
     });
 
     it('gives up after the allowed attempts and logs that final failure once', async () => {
       const { log, ends } = captureLog();
       const h = open({ log, attempts: 3 });
       const { calls, handler } = scripted(h.now, () => ({
-        kind: 'rate_limited',
+        kind: 'transient',
         provider: 'test',
         detail: 'E429',
       }));
@@ -330,7 +336,7 @@ for (const [name, available, make] of backends) {
       expect(calls.map((c) => c.attempt)).toEqual([1, 2, 3]);
       expect(ends()[0]).toMatchObject({
         level: 40,
-        outcome: 'rate_limited',
+        outcome: 'transient',
         detail: 'E429',
         attempts: 3,
         reason: 'attempts exhausted',

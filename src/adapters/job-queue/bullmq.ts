@@ -8,7 +8,7 @@
  *   land later; its job then finds the code gone (the route undid it) and ends as skipped.
  * - A job holds {mobile, purpose} only and gets a random id: the idempotency key handed to
  *   vendors, stable across retries and never reused by a fresh Redis.
- * - transient/rate_limited are retried with exponential backoff and jitter (backoff.ts via a
+ * - transient outcomes are retried with exponential backoff and jitter (backoff.ts via a
  *   custom BullMQ strategy); permanent and unknown outcomes fail at once (UnrecoverableError).
  *   Completed jobs are removed; failed jobs are kept 7 days (at most 1000).
  * - Delivery is at least once. A worker killed mid-job holds its jobs only until its lock

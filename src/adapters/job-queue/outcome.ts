@@ -9,7 +9,7 @@ import { type JobOutcome, RETRYABLE_OUTCOMES, type SendOutcomeKind } from '../..
 export type Disposition = 'done' | 'retry' | 'failed';
 
 /**
- * ok and skipped are done; transient and rate_limited are retried while attempts remain;
+ * ok and skipped are done; transient outcomes are retried while attempts remain;
  * permanent outcomes are not worth another attempt, and `unknown` may already have reached
  * the phone, so it is not blindly repeated either.
  */
