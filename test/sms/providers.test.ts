@@ -112,19 +112,22 @@ describe.each(VENDORS)('$name client against its stand-in', (vendor: Vendor) => 
     expect(fake.requests).toBe(0);
   });
 
-  it.runIf(vendor.clockError)('a clock 20 minutes off is refused by the timestamp check', async () => {
-    const skewed = () => new Date(Date.now() - 20 * 60_000);
-    const outcome = await vendor.client(fake, { now: skewed }).send(message());
-    // Ronglian allows 24 h, so only the others refuse 20 minutes.
-    if (vendor.name === 'ronglian') {
-      expect(outcome.kind).toBe('ok');
-      const dayOff = () => new Date(Date.now() - 25 * 3600_000);
-      const late = await vendor.client(fake, { now: dayOff }).send(message());
-      expect(late).toEqual({ kind: 'config_error', provider: vendor.name, detail: vendor.clockError });
-    } else {
-      expect(outcome).toEqual({ kind: 'config_error', provider: vendor.name, detail: vendor.clockError });
-    }
-  });
+  // Twilio signs nothing with a time, so it has no such check to prove.
+  if (vendor.clockError) {
+    it('a clock 20 minutes off is refused by the timestamp check', async () => {
+      const skewed = () => new Date(Date.now() - 20 * 60_000);
+      const outcome = await vendor.client(fake, { now: skewed }).send(message());
+      // Ronglian allows 24 h, so only the others refuse 20 minutes.
+      if (vendor.name === 'ronglian') {
+        expect(outcome.kind).toBe('ok');
+        const dayOff = () => new Date(Date.now() - 25 * 3600_000);
+        const late = await vendor.client(fake, { now: dayOff }).send(message());
+        expect(late).toEqual({ kind: 'config_error', provider: vendor.name, detail: vendor.clockError });
+      } else {
+        expect(outcome).toEqual({ kind: 'config_error', provider: vendor.name, detail: vendor.clockError });
+      }
+    });
+  }
 });
 
 describe('Ronglian specifics', () => {
