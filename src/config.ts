@@ -100,6 +100,12 @@ export const ConfigSchema = Type.Object({
     description: 'argon2id iterations',
   }),
   ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 64, default: 1, description: 'argon2id lanes' }),
+  ARGON2_HASH_BYTES: Type.Integer({
+    minimum: 16,
+    maximum: 64,
+    default: 32,
+    description: 'argon2 hash length (Django with argon2-cffi 21.1, as on Debian 12: 16)',
+  }),
   PBKDF2_ITERATIONS: Type.Integer({
     minimum: 1000,
     maximum: 100_000_000,

@@ -209,3 +209,20 @@ describe('password hasher: concurrency bound', () => {
     await expect(semaphore.run(async () => 'next')).resolves.toBe('next');
   });
 });
+
+describe('ARGON2_HASH_BYTES', () => {
+  it('matches a Django whose argon2-cffi makes 16-byte hashes, so neither side keeps rewriting', async () => {
+    const djangoLike = createPasswordHasher({
+      PASSWORD_HASHER: 'argon2',
+      ARGON2_MEMORY_KIB: 102_400,
+      ARGON2_TIME_COST: 2,
+      ARGON2_PARALLELISM: 8,
+      ARGON2_HASH_BYTES: 16,
+      PBKDF2_ITERATIONS: 1000,
+      HASH_CONCURRENCY: 1,
+    });
+    expect(await djangoLike.verify('12345678', DJANGO_ARGON2)).toEqual({ ok: true, mustUpdate: false });
+    const ours = await djangoLike.hash('12345678');
+    expect(ours.split('$').at(-1)).toHaveLength(22);
+  });
+});

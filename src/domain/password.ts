@@ -22,7 +22,8 @@ export type HasherOptions = Pick<
   | 'ARGON2_PARALLELISM'
   | 'PBKDF2_ITERATIONS'
   | 'HASH_CONCURRENCY'
->;
+> &
+  Partial<Pick<Config, 'ARGON2_HASH_BYTES'>>;
 
 /** Test hook: called as each hash computation starts, with how many are running including it. */
 export interface HasherProbe {
@@ -31,8 +32,8 @@ export interface HasherProbe {
 
 const pbkdf2 = promisify(pbkdf2Callback);
 
-/** argon2-cffi ≥ 21.2's DEFAULT_HASH_LENGTH; Django passes it through. */
-const ARGON2_HASH_BYTES = 32;
+/** argon2-cffi ≥ 21.2's DEFAULT_HASH_LENGTH (21.1, Debian 12's, uses 16); Django passes it through. */
+const DEFAULT_ARGON2_HASH_BYTES = 32;
 /** Django's salt alphabet (get_random_string) and salt entropy (3.2+: 128 bits → 22 chars). */
 const SALT_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 const SALT_ENTROPY_BITS = 128;
@@ -190,6 +191,7 @@ function weakSalt(length: number): boolean {
 
 export function createPasswordHasher(options: HasherOptions, probe: HasherProbe = {}): PasswordHasher {
   const semaphore = createSemaphore(options.HASH_CONCURRENCY);
+  const argon2HashBytes = options.ARGON2_HASH_BYTES ?? DEFAULT_ARGON2_HASH_BYTES;
   let running = 0;
   const compute = (task: () => Promise<Buffer>): Promise<Buffer> =>
     semaphore.run(async () => {
@@ -219,7 +221,7 @@ export function createPasswordHasher(options: HasherOptions, probe: HasherProbe 
     }
     // As Django: its own salt string is the salt's bytes.
     const params = { ...configuredArgon2, salt: Buffer.from(salt, 'utf8') };
-    const key = await compute(() => argon2Raw(password, params, ARGON2_HASH_BYTES));
+    const key = await compute(() => argon2Raw(password, params, argon2HashBytes));
     const { memoryKib: m, timeCost: t, parallelism: p } = params;
     return `argon2$argon2id$v=19$m=${m},t=${t},p=${p}$${unpadded(params.salt)}$${unpadded(key)}`;
   }
@@ -234,7 +236,7 @@ export function createPasswordHasher(options: HasherOptions, probe: HasherProbe 
         h.memoryKib !== configuredArgon2.memoryKib ||
         h.timeCost !== configuredArgon2.timeCost ||
         h.parallelism !== configuredArgon2.parallelism ||
-        h.hash.length !== ARGON2_HASH_BYTES ||
+        h.hash.length !== argon2HashBytes ||
         weakSalt(h.salt.length)
       );
     }
