@@ -1,0 +1,494 @@
+/**
+ * The bench's results as the targets see them, and their three renderings: a table for the
+ * terminal, markdown for docs/bench, and an SVG chart drawn here (no chart library).
+ */
+import type { BackendResults, RunResult } from './http.js';
+import type { LoadSummary } from './lib/load.js';
+import type { QueueResults } from './queue.js';
+
+export interface Baselines {
+  hello: LoadSummary & { peakRssMb: number };
+  /** Per second, measured alone for the same time at the same concurrency. */
+  captchaPerSecond: number;
+  hashesPerSecond: number;
+  redisPingsPerSecond: number;
+}
+
+export interface Machine {
+  date: string;
+  node: string;
+  cpus: number;
+  cpuModel: string;
+  loadAtStart: number[];
+  loadAtEnd: number[];
+  quick: boolean;
+  durationSeconds: number;
+  connections: number;
+}
+
+export interface BenchResults {
+  machine: Machine;
+  baselines: Baselines | undefined;
+  backends: BackendResults[];
+  queue: QueueResults | undefined;
+  targets: Target[];
+}
+
+export interface Target {
+  id: string;
+  /** What is compared, in words. */
+  label: string;
+  /** Measured value, in `unit`. */
+  value: number;
+  target: number;
+  unit: '%' | 'ms' | 'jobs/s' | 'MB';
+  /** 'min': the value must reach the target; 'max': stay under it. */
+  kind: 'min' | 'max';
+  met: boolean;
+  /** The figures behind a ratio, e.g. "812 req/s of 2,003 req/s". */
+  detail: string;
+}
+
+const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : '—';
+const rate = (n: number) => fmt(n, n < 100 ? 1 : 0);
+
+function ratioTarget(
+  id: string,
+  label: string,
+  measured: number,
+  baseline: number,
+  target: number,
+  unit: string,
+): Target {
+  const value = (measured / baseline) * 100;
+  return {
+    id,
+    label,
+    value,
+    target: target * 100,
+    unit: '%',
+    kind: 'min',
+    met: value >= target * 100,
+    detail: `${rate(measured)} of ${rate(baseline)} ${unit}`,
+  };
+}
+
+function limitTarget(
+  id: string,
+  label: string,
+  value: number,
+  target: number,
+  unit: Target['unit'],
+  kind: Target['kind'],
+  detail: string,
+): Target {
+  return {
+    id,
+    label,
+    value,
+    target,
+    unit,
+    kind,
+    met: kind === 'min' ? value >= target : value < target,
+    detail,
+  };
+}
+
+export function evaluateTargets(
+  results: Omit<BenchResults, 'targets'>,
+  t: {
+    smsCodesVsHello: number;
+    imageCodesVsRenderer: number;
+    registerVsHasher: number;
+    loginVsHasher: number;
+    captchaP99UnderRegisterMs: number;
+    queueJobsPerSecond: number;
+    queueP99Ms: number;
+    peakRssMb: number;
+    rssRepeatTolerance: number;
+  },
+): Target[] {
+  const targets: Target[] = [];
+  const b = results.baselines;
+  for (const be of results.backends) {
+    const on = be.name === 'embedded' ? 'embedded' : 'Redis + PostgreSQL';
+    if (b) {
+      if (be.name !== 'embedded') {
+        targets.push(
+          ratioTarget(
+            `sms-${be.name}`,
+            `GET /sms_codes/ on ${on} vs hello-world`,
+            be.sms.requestsPerSecond,
+            b.hello.requestsPerSecond,
+            t.smsCodesVsHello,
+            'req/s',
+          ),
+        );
+      }
+      targets.push(
+        ratioTarget(
+          `image-${be.name}`,
+          `GET /image_codes/ on ${on} vs renderer alone`,
+          be.image.requestsPerSecond,
+          b.captchaPerSecond,
+          t.imageCodesVsRenderer,
+          '/s',
+        ),
+        ratioTarget(
+          `register-${be.name}`,
+          `POST /register/ on ${on} vs hasher alone`,
+          be.register.requestsPerSecond,
+          b.hashesPerSecond,
+          t.registerVsHasher,
+          '/s',
+        ),
+        ratioTarget(
+          `login-${be.name}`,
+          `POST /login/ on ${on} vs hasher alone`,
+          be.login.requestsPerSecond,
+          b.hashesPerSecond,
+          t.loginVsHasher,
+          '/s',
+        ),
+      );
+    }
+    const probe = be.responsiveness.probe;
+    targets.push(
+      limitTarget(
+        `captcha-p99-${be.name}`,
+        `captcha p99 under full /register/ load, ${on}`,
+        probe.p99Ms,
+        t.captchaP99UnderRegisterMs,
+        'ms',
+        'max',
+        `p50 ${fmt(probe.p50Ms)} ms at ${rate(probe.requestsPerSecond)} req/s beside ${rate(be.responsiveness.register.requestsPerSecond)} registrations/s`,
+      ),
+    );
+  }
+  const q = results.queue;
+  if (q) {
+    targets.push(
+      limitTarget(
+        'queue-throughput',
+        `queue: ${fmt(q.jobs)} SMS jobs, ${q.workers} workers × ${q.concurrency}`,
+        q.jobsPerSecond,
+        t.queueJobsPerSecond,
+        'jobs/s',
+        'min',
+        `enqueue-to-send p50 ${fmt(q.burstP50Ms)} ms, p99 ${fmt(q.burstP99Ms)} ms in the burst`,
+      ),
+      limitTarget(
+        'queue-latency',
+        `queue: enqueue-to-send p99 at ${q.steadyRate} jobs/s`,
+        q.steadyP99Ms,
+        t.queueP99Ms,
+        'ms',
+        'max',
+        `p50 ${fmt(q.steadyP50Ms, 1)} ms over ${fmt(q.steadyJobs)} jobs`,
+      ),
+    );
+  }
+  const runs = results.backends.flatMap((be) => webRuns(be).map((r) => ({ be, ...r })));
+  if (runs.length > 0) {
+    const top = runs.reduce((a, r) => (r.peakRssMb > a.peakRssMb ? r : a));
+    targets.push(
+      limitTarget(
+        'peak-rss',
+        'peak RSS of a web process under load (highest run)',
+        top.peakRssMb,
+        t.peakRssMb,
+        'MB',
+        'max',
+        `${top.name} on ${top.be.name}`,
+      ),
+    );
+  }
+  for (const be of results.backends) {
+    const [first, second] = be.mixed;
+    if (!first || !second) continue;
+    const diff = Math.abs(first.peakRssMb - second.peakRssMb) / Math.min(first.peakRssMb, second.peakRssMb);
+    targets.push(
+      limitTarget(
+        `rss-repeat-${be.name}`,
+        `peak RSS, two identical mixed runs, ${be.name === 'embedded' ? 'embedded' : 'Redis + PostgreSQL'}`,
+        diff * 100,
+        t.rssRepeatTolerance * 100,
+        '%',
+        'max',
+        `${fmt(first.peakRssMb)} MB and ${fmt(second.peakRssMb)} MB`,
+      ),
+    );
+  }
+  return targets;
+}
+
+export function webRuns(
+  be: BackendResults,
+): Array<{ name: string; run: LoadSummary; peakRssMb: number; exhausted?: boolean }> {
+  const row = (name: string, run: RunResult) => ({
+    name,
+    run,
+    peakRssMb: run.peakRssMb,
+    exhausted: run.exhausted,
+  });
+  return [
+    row('GET /image_codes/', be.image),
+    row('GET /sms_codes/', be.sms),
+    row('POST /register/', be.register),
+    row('POST /login/', be.login),
+    {
+      name: 'POST /register/ (full load, beside the probe)',
+      run: be.responsiveness.register,
+      peakRssMb: be.responsiveness.peakRssMb,
+    },
+    {
+      name: 'GET /image_codes/ (probe beside /register/)',
+      run: be.responsiveness.probe,
+      peakRssMb: be.responsiveness.peakRssMb,
+    },
+    ...be.mixed.map((m, i) => row(`mixed sign-up #${i + 1}`, m)),
+  ];
+}
+
+// ---- text -------------------------------------------------------------------------------
+
+function table(headers: string[], rows: string[][], align: Array<'l' | 'r'>): string[] {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const cell = (s: string, i: number) =>
+    align[i] === 'r' ? s.padStart(widths[i] ?? 0) : s.padEnd(widths[i] ?? 0);
+  return [
+    headers.map(cell).join('  '),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.map((r) => r.map(cell).join('  ')),
+  ];
+}
+
+const targetValue = (t: Target) => `${fmt(t.value, t.unit === '%' || t.unit === 'ms' ? 1 : 0)} ${t.unit}`;
+const targetGoal = (t: Target) => `${t.kind === 'min' ? '≥' : '<'} ${fmt(t.target)} ${t.unit}`;
+
+export function terminalReport(r: BenchResults): string {
+  const lines: string[] = [];
+  const m = r.machine;
+  lines.push(
+    `meiduo-users bench — ${m.date}, node ${m.node}, ${m.cpus} × ${m.cpuModel}`,
+    `load average at start ${m.loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${m.loadAtEnd.map((l) => l.toFixed(2)).join(' ')}${m.quick ? '  (QUICK run)' : ''}`,
+    '',
+  );
+  if (r.baselines) {
+    const b = r.baselines;
+    lines.push('Baselines (same run, same duration and concurrency)');
+    lines.push(
+      ...table(
+        ['baseline', 'per second', 'p50 ms', 'p99 ms'],
+        [
+          [
+            'Fastify hello-world (service options)',
+            rate(b.hello.requestsPerSecond),
+            fmt(b.hello.p50Ms),
+            fmt(b.hello.p99Ms),
+          ],
+          ['captcha renderer alone', rate(b.captchaPerSecond), '', ''],
+          ['password hasher alone (argon2id, service settings)', rate(b.hashesPerSecond), '', ''],
+          ['Redis PING round trips', rate(b.redisPingsPerSecond), '', ''],
+        ],
+        ['l', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+  for (const be of r.backends) {
+    lines.push(be.label);
+    lines.push(
+      ...table(
+        ['run', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB'],
+        webRuns(be).map((w) => [
+          w.name + (w.exhausted ? ' (pool ran dry)' : ''),
+          rate(w.run.requestsPerSecond),
+          fmt(w.run.p50Ms),
+          fmt(w.run.p99Ms),
+          fmt(w.run.errors),
+          fmt(w.peakRssMb),
+        ]),
+        ['l', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+  if (r.queue) {
+    const q = r.queue;
+    lines.push(
+      `Queue (BullMQ, ${q.workers} worker processes × concurrency ${q.concurrency}, no-op provider)`,
+      `  ${fmt(q.jobs)} jobs at once: ${rate(q.jobsPerSecond)} jobs/s (enqueue-to-send p50 ${fmt(q.burstP50Ms)} ms, p99 ${fmt(q.burstP99Ms)} ms)`,
+      `  ${q.steadyRate} jobs/s steady (${rate(q.steadyAchievedRate)} achieved): enqueue-to-send p50 ${fmt(q.steadyP50Ms, 1)} ms, p99 ${fmt(q.steadyP99Ms, 1)} ms; lost ${q.lost}`,
+      '',
+    );
+  }
+  lines.push('Targets');
+  lines.push(
+    ...table(
+      ['target', 'measured', 'goal', 'met', 'figures'],
+      r.targets.map((t) => [t.label, targetValue(t), targetGoal(t), t.met ? 'yes' : 'NO', t.detail]),
+      ['l', 'r', 'r', 'l', 'l'],
+    ),
+  );
+  return lines.join('\n');
+}
+
+// ---- markdown ---------------------------------------------------------------------------
+
+function mdTable(headers: string[], rows: string[][], align: Array<'l' | 'r'>): string[] {
+  return [
+    `| ${headers.join(' | ')} |`,
+    `|${align.map((a) => (a === 'r' ? '---:' : '---')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ];
+}
+
+export function machineLine(m: Machine): string {
+  return `${m.date}; node ${m.node}; ${m.cpus} × ${m.cpuModel}; load average ${m.loadAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start and ${m.loadAtEnd.map((l) => l.toFixed(2)).join(' / ')} at the end; ${m.durationSeconds} s per run, ${m.connections} connections${m.quick ? ' (QUICK run)' : ''}`;
+}
+
+export function targetsMarkdown(r: BenchResults, notes: Record<string, string>): string[] {
+  return mdTable(
+    ['target', 'measured', 'goal', 'met', 'figures', 'why, when missed'],
+    r.targets.map((t) => [
+      t.label,
+      targetValue(t),
+      targetGoal(t),
+      t.met ? 'yes' : '**no**',
+      t.detail,
+      t.met ? '' : (notes[t.id.replace(/-(embedded|redis-postgres)$/, '')] ?? notes[t.id] ?? ''),
+    ]),
+    ['l', 'r', 'r', 'l', 'l', 'l'],
+  );
+}
+
+export function resultsMarkdown(r: BenchResults, notes: Record<string, string>): string {
+  const lines = ['# Benchmark results', '', `Measured by \`npm run bench\`: ${machineLine(r.machine)}.`, ''];
+  if (r.baselines) {
+    const b = r.baselines;
+    lines.push(
+      '## Baselines',
+      '',
+      ...mdTable(
+        ['baseline', 'per second', 'p50 ms', 'p99 ms'],
+        [
+          [
+            'Fastify hello-world with the service’s options',
+            rate(b.hello.requestsPerSecond),
+            fmt(b.hello.p50Ms),
+            fmt(b.hello.p99Ms),
+          ],
+          ['captcha renderer alone', rate(b.captchaPerSecond), '', ''],
+          [
+            'password hasher alone (argon2id m=19456 t=2 p=1, HASH_CONCURRENCY = cores)',
+            rate(b.hashesPerSecond),
+            '',
+            '',
+          ],
+          ['Redis PING round trips', rate(b.redisPingsPerSecond), '', ''],
+        ],
+        ['l', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+  for (const be of r.backends) {
+    lines.push(
+      `## ${be.label}`,
+      '',
+      ...mdTable(
+        ['run', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB'],
+        webRuns(be).map((w) => [
+          w.name + (w.exhausted ? ' (pool ran dry)' : ''),
+          rate(w.run.requestsPerSecond),
+          fmt(w.run.p50Ms),
+          fmt(w.run.p99Ms),
+          fmt(w.run.errors),
+          fmt(w.peakRssMb),
+        ]),
+        ['l', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+  if (r.queue) {
+    const q = r.queue;
+    lines.push(
+      '## Queue',
+      '',
+      ...mdTable(
+        ['run', 'jobs', 'jobs/s', 'enqueue-to-send p50 ms', 'p99 ms'],
+        [
+          [
+            `all at once, ${q.workers} worker processes × ${q.concurrency}`,
+            fmt(q.jobs),
+            rate(q.jobsPerSecond),
+            fmt(q.burstP50Ms),
+            fmt(q.burstP99Ms),
+          ],
+          [
+            `steady ${q.steadyRate} jobs/s`,
+            fmt(q.steadyJobs),
+            rate(q.steadyAchievedRate),
+            fmt(q.steadyP50Ms, 1),
+            fmt(q.steadyP99Ms, 1),
+          ],
+        ],
+        ['l', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+  lines.push('## Targets', '', ...targetsMarkdown(r, notes), '');
+  return lines.join('\n');
+}
+
+// ---- SVG --------------------------------------------------------------------------------
+
+const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * One row per target: a bar whose length is the measured value over the target (the
+ * dashed line is the target; a bar is capped at twice it), green when met, red when not;
+ * the label on the right gives the measured value itself.
+ */
+export function targetsSvg(r: BenchResults): string {
+  const rowH = 30;
+  const labelW = 400;
+  const barW = 300;
+  const valueW = 190;
+  const top = 54;
+  const width = labelW + barW + valueW + 20;
+  const height = top + r.targets.length * rowH + 30;
+  const x0 = labelW + 10;
+  const targetX = x0 + barW / 2;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="10" y="22" font-size="15" font-weight="bold">meiduo-users: targets against baselines of the same run</text>`,
+    `<text x="10" y="40" fill="#555">${escapeXml(machineLine(r.machine).slice(0, 130))}</text>`,
+  ];
+  r.targets.forEach((t, i) => {
+    const y = top + i * rowH;
+    const score = t.kind === 'min' ? t.value / t.target : t.value / t.target;
+    const len = Math.max(1, Math.min(2, Number.isFinite(score) ? score : 0) * (barW / 2));
+    const color = t.met ? '#2e8b57' : '#c0392b';
+    parts.push(
+      `<text x="${labelW}" y="${y + 19}" text-anchor="end">${escapeXml(t.label)}</text>`,
+      `<rect x="${x0}" y="${y + 7}" width="${len.toFixed(1)}" height="16" fill="${color}" rx="2"/>`,
+      `<text x="${x0 + barW + 8}" y="${y + 19}">${escapeXml(`${targetValue(t)} (goal ${targetGoal(t)})`)}</text>`,
+    );
+  });
+  const bottom = top + r.targets.length * rowH;
+  parts.push(
+    `<line x1="${targetX}" y1="${top}" x2="${targetX}" y2="${bottom}" stroke="#333" stroke-dasharray="4 3"/>`,
+    `<text x="${targetX}" y="${bottom + 16}" text-anchor="middle" fill="#333">target</text>`,
+    `<text x="10" y="${bottom + 16}" fill="#777">bar: measured ÷ target (longer is more; for “&lt;” goals shorter is better)</text>`,
+    '</svg>',
+  );
+  return `${parts.join('\n')}\n`;
+}
