@@ -356,6 +356,8 @@ describe.skipIf(!hasChromium)('pages in a real browser', () => {
       ['/index.html?from=login', '/index.html?from=login'],
       ['https://elsewhere.example/', '/'],
       ['//elsewhere.example/x', '/'],
+      // Normalises to //elsewhere.example/: still a path of this origin, not another host.
+      ['/.//elsewhere.example/', '//elsewhere.example/'],
     ]) {
       await openPage(`/login.html?next=${encodeURIComponent(next ?? '')}`);
       await page.fill('#username', existing.username);
@@ -448,6 +450,29 @@ describe.skipIf(!hasChromium)('pages in a real browser', () => {
         return img?.complete && img.naturalWidth > 0;
       });
       await page.screenshot({ path: `${SCREENSHOTS}${name}.png` });
+    }
+  });
+
+  it('serves the built pages itself: / is home, HTML revalidated under the CSP, hashed assets immutable', async () => {
+    // Asked outside the page's cache, which would revalidate to a bare 304.
+    const home = await page.request.get(`${origin}/`);
+    expect(home.status()).toBe(200);
+    expect(home.headers()['content-type']).toContain('text/html');
+    expect(home.headers()['cache-control']).toBe('no-cache');
+    expect(home.headers()['content-security-policy']).toContain("script-src 'self'");
+    expect(await home.text()).toContain('id="greeting"');
+    await page.goto(`${origin}/`);
+    const assets = await page.evaluate(() =>
+      Array.from(document.querySelectorAll<HTMLScriptElement | HTMLLinkElement>('script[src], link[href]'))
+        .map((e) => (e instanceof HTMLScriptElement ? e.src : e.href))
+        .filter((url) => url.includes('/assets/')),
+    );
+    expect(assets.length).toBeGreaterThanOrEqual(2);
+    for (const url of assets) {
+      expect(url).toMatch(/\/assets\/[\w-]+-[\w-]{8}\.(js|css)$/);
+      const res = await page.request.get(url);
+      expect(res.status()).toBe(200);
+      expect(res.headers()['cache-control']).toBe('public, max-age=31536000, immutable');
     }
   });
 

@@ -1,7 +1,7 @@
 /** The login page (login.html): username or mobile, password, 记住登录; then home or `?next=`. */
 import { csrf, succeeded, unsafe } from './api.js';
 import { byId, Field } from './dom.js';
-import { MESSAGES, nextPath, waitText } from './rules.js';
+import { MESSAGES, nextUrl, waitText } from './rules.js';
 
 const form = byId('login-form', HTMLFormElement);
 const username = new Field('username');
@@ -49,7 +49,7 @@ form.addEventListener('submit', async (event) => {
     if (succeeded(answer)) {
       done = true;
       window.location.assign(
-        nextPath(new URLSearchParams(window.location.search).get('next'), window.location.origin),
+        nextUrl(new URLSearchParams(window.location.search).get('next'), window.location.origin),
       );
       return;
     }

@@ -54,15 +54,18 @@ export function waitText(seconds: number): string {
 }
 
 /**
- * Where to go after login: a same-origin path from `?next=`, else the home page. Anything that
- * could leave the origin (`//host`, `/\host`, `https:…`) falls back to home.
+ * Where to go after login: the absolute URL of a same-origin `?next=` path, else the home page.
+ * Anything that could leave the origin (`//host`, `/\\host`, `https:…`) goes home; the answer is
+ * absolute because a path such as `/.//host` normalises to `//host`, which a browser would
+ * read as another host.
  */
-export function nextPath(next: string | null, origin: string): string {
-  if (!next?.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
+export function nextUrl(next: string | null, origin: string): string {
+  const home = `${origin}/`;
+  if (!next?.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return home;
   try {
     const url = new URL(next, origin);
-    return url.origin === origin ? `${url.pathname}${url.search}${url.hash}` : '/';
+    return url.origin === origin ? url.href : home;
   } catch {
-    return '/';
+    return home;
   }
 }
