@@ -147,6 +147,8 @@ allow.input.addEventListener('change', checkAllow);
 // --- SMS code ------------------------------------------------------------------------------
 
 let countdown: number | undefined;
+/** The mobile the running countdown is for: the service's resend interval is per mobile. */
+let countdownMobile = '';
 
 function resetSmsButton(): void {
   window.clearInterval(countdown);
@@ -156,7 +158,8 @@ function resetSmsButton(): void {
 }
 
 /** Counts down to the moment the service accepts another send; wall-clock based, so a throttled tab stays right. */
-function startCountdown(seconds: number): void {
+function startCountdown(seconds: number, forMobile: string): void {
+  countdownMobile = forMobile;
   const end = Date.now() + seconds * 1000;
   const tick = () => {
     const left = Math.ceil((end - Date.now()) / 1000);
@@ -187,7 +190,7 @@ async function sendSms(): Promise<void> {
     // An image code serves one request, whatever its outcome: the next send needs a new one.
     newCaptcha();
     if (succeeded(answer)) {
-      startCountdown(answer.body.resend_after ?? 60);
+      startCountdown(answer.body.resend_after ?? 60, mobile.value);
       smsCode.note('短信验证码已发送，请注意查收');
       smsCode.input.focus();
       return;
@@ -213,6 +216,10 @@ async function sendSms(): Promise<void> {
 }
 
 smsButton.addEventListener('click', () => void sendSms());
+// A corrected number may have its code at once; the wait was for the number it was sent to.
+mobile.input.addEventListener('input', () => {
+  if (countdown !== undefined && mobile.value !== countdownMobile) resetSmsButton();
+});
 
 // --- submit --------------------------------------------------------------------------------
 
