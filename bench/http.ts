@@ -28,11 +28,15 @@ import {
 import { type LoadSummary, load } from './lib/load.js';
 import { ROOT, type Served, startNode } from './lib/process.js';
 
+export type BaselineKind = 'hello' | 'captcha' | 'hasher';
+
 export interface RunResult extends LoadSummary {
   /** Peak RSS of the web process over its whole life (start, warm-up, run), MiB. */
   peakRssMb: number;
   /** A prepared pool ran dry: the late requests had no valid code (they show as errors). */
   exhausted: boolean;
+  /** The run's own baseline, measured just before and just after it (per second). */
+  baseline?: { kind: BaselineKind; samples: number[]; perSecond: number };
 }
 
 export interface ResponsivenessResult {
@@ -57,6 +61,9 @@ export interface Sizing {
   helloRps: number;
   hasherRate: number;
 }
+
+/** Measures a baseline afresh; null when baselines are not part of this run. */
+export type MeasureBaseline = ((kind: BaselineKind) => Promise<number>) | null;
 
 interface Backend {
   name: string;
@@ -219,6 +226,23 @@ interface RunPlan {
   images: number;
   sms: number;
   requests(kinds: Kinds): RequestSpec[];
+  /**
+   * Bound by the password hasher: warmed up with HASH_CONCURRENCY connections only, because
+   * requests still queued for a hash when the warm-up ends would run into the measured time.
+   */
+  hashBound?: boolean;
+}
+
+const HASH_CONCURRENCY = Number(SERVICE_ENV.HASH_CONCURRENCY);
+
+/** Warm-up load; for hash-bound runs few enough connections that nothing is left queued. */
+async function warmUp(url: string, requests: RequestSpec[], hashBound: boolean): Promise<void> {
+  await load({
+    url,
+    requests,
+    connections: hashBound ? HASH_CONCURRENCY : BENCH.connections,
+    durationSeconds: BENCH.warmupSeconds,
+  });
 }
 
 /** One measured run in a fresh web process: prepare, start, warm up, measure, stop. */
@@ -233,9 +257,13 @@ async function measuredRun(backend: Backend, plan: RunPlan, registered: Register
   try {
     const csrf = await csrfOf(service.url);
     const requests = plan.requests(requestKinds(pools, csrf, registered));
-    const common = { url: service.url, requests, connections: BENCH.connections };
-    await load({ ...common, durationSeconds: BENCH.warmupSeconds });
-    const summary = await load({ ...common, durationSeconds: BENCH.durationSeconds });
+    await warmUp(service.url, requests, plan.hashBound === true);
+    const summary = await load({
+      url: service.url,
+      requests,
+      connections: BENCH.connections,
+      durationSeconds: BENCH.durationSeconds,
+    });
     return {
       ...summary,
       peakRssMb: service.peakRssMb(),
@@ -262,7 +290,7 @@ async function responsivenessRun(
   try {
     const kinds = requestKinds(pools, await csrfOf(service.url), registered);
     const register = { url: service.url, requests: [kinds.register], connections: BENCH.connections };
-    await load({ ...register, durationSeconds: BENCH.warmupSeconds });
+    await warmUp(service.url, [kinds.register], true);
     const [registerSummary, probe] = await Promise.all([
       load({ ...register, durationSeconds: BENCH.durationSeconds }),
       load({
@@ -280,15 +308,32 @@ async function responsivenessRun(
   }
 }
 
+/** A run between two measurements of its baseline (the second one is passed on to the next). */
+async function bracketed(
+  baseline: MeasureBaseline,
+  kind: BaselineKind,
+  before: number | undefined,
+  run: () => Promise<RunResult>,
+): Promise<{ result: RunResult; after: number | undefined }> {
+  if (!baseline) return { result: await run(), after: undefined };
+  const first = before ?? (await baseline(kind));
+  const result = await run();
+  const after = await baseline(kind);
+  const samples = [first, after];
+  return { result: { ...result, baseline: { kind, samples, perSecond: (first + after) / 2 } }, after };
+}
+
 export async function runBackend(
   kind: 'embedded' | 'redis-postgres',
   sizing: Sizing,
+  baseline: MeasureBaseline,
   log: (line: string) => void,
 ): Promise<BackendResults> {
   const backend = kind === 'embedded' ? await embeddedBackend() : await redisPostgresBackend();
   const seconds = BENCH.durationSeconds + BENCH.warmupSeconds;
   // Enough for a service as fast as the ceiling (+20 %); a run that still runs dry says so.
-  const smsNeeded = Math.ceil(sizing.helloRps * seconds * 1.2) + 500;
+  // Floor of 6,000/s: the hello-world rate itself is noisy on a shared machine.
+  const smsNeeded = Math.ceil(Math.max(sizing.helloRps * 1.2, 6000) * seconds) + 500;
   const hashNeeded = Math.ceil(sizing.hasherRate * seconds * 2) + 200;
   const registered: Registered[] = [];
   const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
@@ -296,21 +341,37 @@ export async function runBackend(
     return run();
   };
   try {
-    const image = await step('GET /image_codes/', () =>
-      measuredRun(backend, { name: 'image', images: 0, sms: 0, requests: (k) => [k.image] }, registered),
-    );
-    const sms = await step('GET /sms_codes/', () =>
-      measuredRun(backend, { name: 'sms', images: smsNeeded, sms: 0, requests: (k) => [k.sms] }, registered),
-    );
-    const register = await step('POST /register/', () =>
-      measuredRun(
-        backend,
-        { name: 'register', images: 0, sms: hashNeeded, requests: (k) => [k.register] },
-        registered,
+    const { result: image } = await step('GET /image_codes/', () =>
+      bracketed(baseline, 'captcha', undefined, () =>
+        measuredRun(backend, { name: 'image', images: 0, sms: 0, requests: (k) => [k.image] }, registered),
       ),
     );
-    const login = await step('POST /login/', () =>
-      measuredRun(backend, { name: 'login', images: 0, sms: 0, requests: (k) => [k.login] }, registered),
+    const { result: sms } = await step('GET /sms_codes/', () =>
+      bracketed(baseline, 'hello', undefined, () =>
+        measuredRun(
+          backend,
+          { name: 'sms', images: smsNeeded, sms: 0, requests: (k) => [k.sms] },
+          registered,
+        ),
+      ),
+    );
+    const { result: register, after: hasherAfter } = await step('POST /register/', () =>
+      bracketed(baseline, 'hasher', undefined, () =>
+        measuredRun(
+          backend,
+          { name: 'register', images: 0, sms: hashNeeded, requests: (k) => [k.register], hashBound: true },
+          registered,
+        ),
+      ),
+    );
+    const { result: login } = await step('POST /login/', () =>
+      bracketed(baseline, 'hasher', hasherAfter, () =>
+        measuredRun(
+          backend,
+          { name: 'login', images: 0, sms: 0, requests: (k) => [k.login], hashBound: true },
+          registered,
+        ),
+      ),
     );
     const responsiveness = await step('captcha under register load', () =>
       responsivenessRun(backend, hashNeeded, registered),
@@ -325,6 +386,7 @@ export async function runBackend(
               name: `mixed${i + 1}`,
               images: hashNeeded,
               sms: hashNeeded,
+              hashBound: true,
               requests: (k) => [
                 k.csrfToken,
                 k.image,

@@ -10,22 +10,12 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { has } from '../test/backends.js';
 import { BENCH, ONLY, QUICK, REDIS_URL, SERVICE_ENV, TARGETS } from './config.js';
-import { type BackendResults, runBackend, type Sizing } from './http.js';
+import { type BackendResults, type BaselineKind, runBackend, type Sizing } from './http.js';
 import { cleanBenchRedis, redisKeyCount } from './lib/fixtures.js';
 import { load } from './lib/load.js';
 import { RESULTS_DIR, ROOT, runTsChild, startNode } from './lib/process.js';
-import { NOTES } from './notes.js';
 import { type QueueResults, runQueue } from './queue.js';
-import {
-  type Baselines,
-  type BenchResults,
-  evaluateTargets,
-  machineLine,
-  resultsMarkdown,
-  targetsMarkdown,
-  targetsSvg,
-  terminalReport,
-} from './report.js';
+import { type Baselines, type BenchResults, evaluateTargets, terminalReport, writeDocs } from './report.js';
 
 const wanted = (part: string) => ONLY.length === 0 || ONLY.includes(part);
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -40,8 +30,8 @@ async function micro(kind: 'captcha' | 'hasher' | 'redis'): Promise<number> {
   return r.perSecond;
 }
 
-async function baselines(): Promise<Baselines> {
-  log('baselines: Fastify hello-world');
+/** Requests/s of the Fastify hello-world, in a fresh process. */
+async function helloWorld(): Promise<Baselines['hello']> {
   const hello = await startNode(
     ['--import', 'tsx', join(ROOT, 'bench/children/hello.ts')],
     { ...SERVICE_ENV },
@@ -51,7 +41,6 @@ async function baselines(): Promise<Baselines> {
       name: 'hello',
     },
   );
-  let helloSummary: Baselines['hello'];
   try {
     const common = {
       url: hello.url,
@@ -59,20 +48,28 @@ async function baselines(): Promise<Baselines> {
       connections: BENCH.connections,
     };
     await load({ ...common, durationSeconds: BENCH.warmupSeconds });
-    helloSummary = {
-      ...(await load({ ...common, durationSeconds: BENCH.durationSeconds })),
-      peakRssMb: hello.peakRssMb(),
-    };
+    const summary = await load({ ...common, durationSeconds: BENCH.durationSeconds });
+    return { ...summary, peakRssMb: hello.peakRssMb() };
   } finally {
     await hello.stop();
   }
+}
+
+/** Each baseline afresh, for the runs that are bracketed by theirs. */
+async function measureBaseline(kind: BaselineKind): Promise<number> {
+  return kind === 'hello' ? (await helloWorld()).requestsPerSecond : micro(kind);
+}
+
+async function baselines(): Promise<Baselines> {
+  log('baselines: Fastify hello-world');
+  const hello = await helloWorld();
   log('baselines: captcha renderer alone');
   const captchaPerSecond = await micro('captcha');
   log('baselines: password hasher alone');
   const hashesPerSecond = await micro('hasher');
   log('baselines: Redis round trips');
   const redisPingsPerSecond = (await has('redis')) ? await micro('redis') : Number.NaN;
-  return { hello: helloSummary, captchaPerSecond, hashesPerSecond, redisPingsPerSecond };
+  return { hello, captchaPerSecond, hashesPerSecond, redisPingsPerSecond };
 }
 
 async function main(): Promise<void> {
@@ -96,12 +93,12 @@ async function main(): Promise<void> {
   const backends: BackendResults[] = [];
   if (wanted('embedded')) {
     log('HTTP runs: embedded default');
-    backends.push(await runBackend('embedded', sizing, log));
+    backends.push(await runBackend('embedded', sizing, base ? measureBaseline : null, log));
   }
   if (wanted('redis-postgres')) {
     if (redis && postgres) {
       log('HTTP runs: Redis + PostgreSQL');
-      backends.push(await runBackend('redis-postgres', sizing, log));
+      backends.push(await runBackend('redis-postgres', sizing, base ? measureBaseline : null, log));
     } else {
       log('SKIPPED: Redis + PostgreSQL runs (Redis or PostgreSQL is not available on this machine)');
     }
@@ -142,44 +139,11 @@ async function main(): Promise<void> {
   // A quick or partial run does not replace the committed figures unless asked to.
   const docs = join(ROOT, 'docs/bench');
   if ((!QUICK && ONLY.length === 0) || process.env.BENCH_WRITE_DOCS === '1') {
-    mkdirSync(docs, { recursive: true });
-    writeFileSync(join(docs, 'results.md'), resultsMarkdown(results, NOTES));
-    writeFileSync(join(docs, 'bench.svg'), targetsSvg(results));
-    writeFileSync(join(docs, 'README-section.md'), readmeSection(results));
+    writeDocs(results, docs);
     log(`\nwrote bench/results/latest.json and docs/bench/{results.md,bench.svg,README-section.md}`);
   } else {
     log('\nwrote bench/results/latest.json (quick/partial run: docs/bench left as they were)');
   }
-}
-
-function readmeSection(r: BenchResults): string {
-  const met = r.targets.filter((t) => t.met).length;
-  return [
-    '## Benchmarks',
-    '',
-    '```sh',
-    'npm run bench                 # ~5 min: builds, then measures everything below',
-    'BENCH_QUICK=1 npm run bench   # ~1 min smoke run (2 s per run); leaves docs/bench alone',
-    '```',
-    '',
-    'Every figure is a ratio against a baseline measured in the same run on the same machine, so',
-    'the ratios hold when the machine is noisy: a Fastify hello-world with the service’s own',
-    'Fastify options (the ceiling of one HTTP request), the captcha renderer alone, the password',
-    'hasher alone with the service’s settings, and Redis round trips. The service runs built',
-    '(`node dist/server.js`) with `RATE_LIMITS=off` and CSRF on, on the embedded default and on',
-    'Redis + BullMQ + PostgreSQL; each request carries a distinct captcha id, mobile and user,',
-    'with valid codes prepared in the store beforehand. Settings: [bench/config.ts](bench/config.ts).',
-    '',
-    `![targets](docs/bench/bench.svg)`,
-    '',
-    `Last full run: ${machineLine(r.machine)}. ${met} of ${r.targets.length} targets met.`,
-    '',
-    ...targetsMarkdown(r, NOTES),
-    '',
-    'All figures (baselines, every run with p50/p99 latency, errors and peak RSS, the queue):',
-    '[docs/bench/results.md](docs/bench/results.md).',
-    '',
-  ].join('\n');
 }
 
 main().catch((err: unknown) => {
