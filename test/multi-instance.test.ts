@@ -134,6 +134,11 @@ async function deploy(kind: DatabaseKind): Promise<Deployment> {
   };
   const db = await freshDatabase(kind);
   const dataDir = mkdtempSync(join(tmpdir(), 'meiduo-multi-'));
+  // Replaced below once the processes run; this one covers a failed release.
+  cleanupDeployment = async () => {
+    await db.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   const env = {
     REDIS_URL,
     DATABASE_URL: db.url,
