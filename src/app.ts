@@ -28,7 +28,10 @@ const CORS_HEADERS = [
 ];
 
 /** The root plugin: plugins in explicit order, then routes, then the 404/405 handler. */
-export async function app(fastify: FastifyInstance, opts: { config: Config; deps: Deps }) {
+export async function app(
+  fastify: FastifyInstance,
+  opts: { config: Config; deps: Deps; pagesDir?: string | undefined },
+) {
   const { config, deps } = opts;
   const { codeStore, clock } = deps;
 
@@ -77,7 +80,7 @@ export async function app(fastify: FastifyInstance, opts: { config: Config; deps
     settings: config,
   });
 
-  await fastify.register(staticPages);
+  await fastify.register(staticPages, { dir: opts.pagesDir });
   await fastify.register(healthRoutes, { deps, testMode: config.testMode });
   await fastify.register(csrfRoutes);
   await fastify.register(verificationRoutes, { verification });

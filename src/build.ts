@@ -21,8 +21,18 @@ function trustProxy(value: string | undefined): TrustProxy {
   return value.split(',').map((s) => s.trim());
 }
 
+export interface BuildOptions {
+  /** Where the built pages are (default web/dist); tests build theirs elsewhere. */
+  pagesDir?: string;
+}
+
 /** One Fastify options object for production and tests; the app is a plugin on top. */
-export async function buildServer(config: Config, deps: Deps, log: Logger): Promise<FastifyInstance> {
+export async function buildServer(
+  config: Config,
+  deps: Deps,
+  log: Logger,
+  options: BuildOptions = {},
+): Promise<FastifyInstance> {
   const fastify = Fastify({
     // pino's Logger carries generics FastifyBaseLogger does not; the object is the same.
     loggerInstance: log as unknown as FastifyBaseLogger,
@@ -40,6 +50,6 @@ export async function buildServer(config: Config, deps: Deps, log: Logger): Prom
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
   });
-  await fastify.register(app, { config, deps });
+  await fastify.register(app, { config, deps, pagesDir: options.pagesDir });
   return fastify;
 }

@@ -122,7 +122,13 @@ export interface TestApp {
 
 export async function buildTestApp(
   env: Record<string, string> = {},
-  options: { backend?: StoreBackend; database?: DatabaseKind; startWorker?: boolean; dataDir?: string } = {},
+  options: {
+    backend?: StoreBackend;
+    database?: DatabaseKind;
+    startWorker?: boolean;
+    dataDir?: string;
+    pagesDir?: string;
+  } = {},
 ): Promise<TestApp> {
   // A given data directory belongs to the caller (restart tests) and is left in place.
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'meiduo-test-'));
@@ -170,7 +176,7 @@ export async function buildTestApp(
       config.WORKER_CONCURRENCY,
     );
   }
-  const app = await buildServer(config, deps, log);
+  const app = await buildServer(config, deps, log, { pagesDir: options.pagesDir });
   await app.ready();
   return {
     app,

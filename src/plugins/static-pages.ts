@@ -23,7 +23,7 @@ const PAGE_CSP = [
  * revalidated on every load so that a deploy is seen at once.
  */
 export const staticPages = fp(
-  async (app: FastifyInstance, opts: { dir?: string } = {}) => {
+  async (app: FastifyInstance, opts: { dir?: string | undefined } = {}) => {
     const root = opts.dir ?? PAGES_DIR;
     if (!existsSync(root)) {
       app.log.warn({ root }, 'pages are not built (npm run build): only the API is served');

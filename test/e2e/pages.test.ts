@@ -8,7 +8,9 @@
  * `npm test` tests the pages of its own sources. SAVE_SCREENSHOTS=1 also writes
  * docs/screenshots/*.png.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
@@ -47,6 +49,7 @@ describe.skipIf(!hasChromium)('pages in a real browser', () => {
   const pageErrors: string[] = [];
   let context: BrowserContext;
   let page: Page;
+  let pagesDir: string | undefined;
   /** A user registered through the API, for duplicate checks and login. */
   const existing = { username: randomUsername(), mobile: randomMobile(), password: PASSWORD };
 
@@ -63,16 +66,25 @@ describe.skipIf(!hasChromium)('pages in a real browser', () => {
         '--no-first-run',
       ],
     });
-    // The service looks for web/dist when it starts: build first, launch the browser meanwhile.
-    await build({ configFile: `${ROOT}vite.config.ts`, logLevel: 'warn' });
-    t = await buildTestApp({
-      ...NO_SEND_LIMITS,
-      LOGIN_FAILURES_PER_ACCOUNT_IP: String(LOGIN_FAILURES_ALLOWED),
-      // Short, so that a test sees the whole countdown; the service's own flag follows the fake
-      // clock, so a resend stays refused until a test moves it.
-      SMS_RESEND_INTERVAL_SECONDS: String(RESEND_SECONDS),
-      LOG_LEVEL: 'warn',
+    // Build the pages into a folder of this run's own (web/dist may be serving a running
+    // service), launching the browser meanwhile.
+    pagesDir = mkdtempSync(join(tmpdir(), 'meiduo-pages-'));
+    await build({
+      configFile: `${ROOT}vite.config.ts`,
+      logLevel: 'warn',
+      build: { outDir: pagesDir, emptyOutDir: true },
     });
+    t = await buildTestApp(
+      {
+        ...NO_SEND_LIMITS,
+        LOGIN_FAILURES_PER_ACCOUNT_IP: String(LOGIN_FAILURES_ALLOWED),
+        // Short, so that a test sees the whole countdown; the service's own flag follows the fake
+        // clock, so a resend stays refused until a test moves it.
+        SMS_RESEND_INTERVAL_SECONDS: String(RESEND_SECONDS),
+        LOG_LEVEL: 'warn',
+      },
+      { pagesDir },
+    );
     origin = await t.app.listen({ port: 0, host: '127.0.0.1' });
     browser = await launching;
     context = await browser.newContext({ viewport: DESKTOP, locale: 'zh-CN' });
@@ -98,6 +110,7 @@ describe.skipIf(!hasChromium)('pages in a real browser', () => {
   afterAll(async () => {
     await browser?.close();
     await t?.close();
+    if (pagesDir) rmSync(pagesDir, { recursive: true, force: true });
   });
 
   // One page for the whole suite (a browser context costs about a second on a busy machine);
