@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import { openUserDatabase } from './adapters/user-repository/database.js';
-import { type Config, ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { migrateDown, migrateToLatest } from './migrations/index.js';
+import { loadConfigOrExit } from './startup.js';
 
 /*
  * `npm run migrate [up|down]`: brings tb_users (and our own bookkeeping tables) to the latest
@@ -15,17 +14,7 @@ async function main(): Promise<number> {
     process.stderr.write(`usage: migrate [up|down] (got "${direction}")\n`);
     return 2;
   }
-  if (existsSync('.env')) process.loadEnvFile('.env');
-  let config: Config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit();
   const log = createLogger(config);
   const database = await openUserDatabase(config.DATABASE_URL, {
     poolSize: 1,

@@ -1,40 +1,18 @@
-import { existsSync } from 'node:fs';
 import { buildServer } from './build.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError } from './config.js';
 import { createDeps } from './deps.js';
-import { createSendSmsHandler } from './jobs/send-sms.js';
 import { createLogger } from './logger.js';
+import { loadConfigOrExit, startSmsWorker } from './startup.js';
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
 
 async function main() {
-  if (existsSync('.env')) process.loadEnvFile('.env');
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit();
   const log = createLogger(config);
   for (const warning of config.warnings) log.warn(warning);
 
   const deps = await createDeps(config, log, { migrate: config.DATABASE_URL.startsWith('sqlite:') });
-  if (config.RUN_WORKER) {
-    deps.queue.startWorker(
-      createSendSmsHandler({
-        codeStore: deps.codeStore,
-        sms: deps.sms,
-        log,
-        codeTtlSeconds: config.SMS_CODE_TTL_SECONDS,
-        testNumbers: config.testSmsNumbers,
-      }),
-      config.WORKER_CONCURRENCY,
-    );
-  }
+  if (config.RUN_WORKER) startSmsWorker(deps, config, log);
   const server = await buildServer(config, deps, log);
   await server.listen({ host: config.HOST, port: config.PORT });
 

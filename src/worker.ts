@@ -1,42 +1,24 @@
 /**
  * `npm run worker`: an SMS worker alone, for deployments whose web processes run with
- * RUN_WORKER=false. It consumes the queue the configuration names (BullMQ when
- * QUEUE_REDIS_URL/REDIS_URL is set; the in-process queue would only see its own jobs, so the
- * start-up warns about it) until SIGINT/SIGTERM, then finishes the jobs in hand and exits 0.
+ * RUN_WORKER=false. It consumes the BullMQ queue (QUEUE_REDIS_URL or REDIS_URL) until
+ * SIGINT/SIGTERM, then finishes the jobs in hand and exits 0.
  */
-import { pino } from 'pino';
-import { type Config, ConfigError, loadConfig } from './config.js';
 import { createDeps } from './deps.js';
-import { createSendSmsHandler } from './jobs/send-sms.js';
+import { createLogger } from './logger.js';
+import { loadConfigOrExit, startSmsWorker } from './startup.js';
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
-  }
-  const log = pino({ level: config.LOG_LEVEL, base: { process: 'worker' } });
-  for (const warning of config.warnings) log.warn(warning);
+  const config = loadConfigOrExit();
   if (!config.QUEUE_REDIS_URL) {
-    log.warn('no QUEUE_REDIS_URL/REDIS_URL: this worker only sees jobs enqueued in its own process');
+    // An in-process queue in a process of its own would never see a job.
+    process.stderr.write('npm run worker needs the queue in Redis: set REDIS_URL or QUEUE_REDIS_URL\n');
+    process.exit(1);
   }
+  const log = createLogger(config).child({ process: 'worker' });
+  for (const warning of config.warnings) log.warn(warning);
 
   const deps = await createDeps(config, log);
-  deps.queue.startWorker(
-    createSendSmsHandler({
-      codeStore: deps.codeStore,
-      sms: deps.sms,
-      log,
-      codeTtlSeconds: config.SMS_CODE_TTL_SECONDS,
-      testNumbers: config.testSmsNumbers,
-    }),
-    config.WORKER_CONCURRENCY,
-  );
+  startSmsWorker(deps, config, log);
   log.info({ concurrency: config.WORKER_CONCURRENCY, provider: deps.sms.name }, 'worker started');
 
   let stopping = false;
@@ -45,7 +27,6 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'worker stopping: finishing the jobs in hand');
     try {
-      await deps.queue.close();
       await deps.close();
       log.info('worker stopped');
       process.exit(0);
