@@ -34,7 +34,9 @@ export function envExample(): string {
 }
 
 export function markdownTable(): string {
-  const rows = settings().map((s) => `| \`${s.name}\` | ${s.default === '' ? '—' : `\`${s.default}\``} | ${s.description} |`);
+  const rows = settings().map(
+    (s) => `| \`${s.name}\` | ${s.default === '' ? '—' : `\`${s.default}\``} | ${s.description} |`,
+  );
   return ['| setting | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 

@@ -61,11 +61,7 @@ export interface DepsOptions {
  * Picks the adapters the configuration asks for. `migrate` brings the user table up to date
  * (server.ts asks for it on the embedded default; server databases use `npm run migrate`).
  */
-export async function createDeps(
-  config: Config,
-  log: Logger,
-  options: DepsOptions = {},
-): Promise<Deps> {
+export async function createDeps(config: Config, log: Logger, options: DepsOptions = {}): Promise<Deps> {
   const closers: Array<() => Promise<void>> = [];
   const clock = options.clock ?? systemClock;
   let sqlite: SqliteDatabase | undefined;
@@ -118,7 +114,11 @@ export async function createDeps(
       backoffMs: config.JOB_BACKOFF_MS,
     };
     const queue: JobQueue = config.QUEUE_REDIS_URL
-      ? createBullmqQueue({ ...queueOptions, url: config.QUEUE_REDIS_URL, prefix: options.queuePrefix ?? `${KEY_PREFIX}bull` })
+      ? createBullmqQueue({
+          ...queueOptions,
+          url: config.QUEUE_REDIS_URL,
+          prefix: options.queuePrefix ?? `${KEY_PREFIX}bull`,
+        })
       : createInProcessQueue(queueOptions);
     closers.push(() => queue.close());
 
