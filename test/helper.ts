@@ -14,8 +14,8 @@ import { type Config, loadConfig } from '../src/config.js';
 import { createDeps, type Deps } from '../src/deps.js';
 import type { SendOutcome, SmsMessage, SmsProvider } from '../src/domain/ports.js';
 import { imageCodeKey } from '../src/domain/verification.js';
-import { createSendSmsHandler } from '../src/jobs/send-sms.js';
 import { createLogger } from '../src/logger.js';
+import { startSmsWorker } from '../src/startup.js';
 import { BACKEND_URLS, has } from './backends.js';
 import { type DatabaseKind, freshDatabase } from './databases.js';
 
@@ -164,18 +164,7 @@ export async function buildTestApp(
     sms: recorder.provider,
     queuePrefix: `meiduo-users-test:${randomBytes(4).toString('hex')}`,
   });
-  if (options.startWorker !== false) {
-    deps.queue.startWorker(
-      createSendSmsHandler({
-        codeStore: deps.codeStore,
-        sms: deps.sms,
-        log,
-        codeTtlSeconds: config.SMS_CODE_TTL_SECONDS,
-        testNumbers: config.testSmsNumbers,
-      }),
-      config.WORKER_CONCURRENCY,
-    );
-  }
+  if (options.startWorker !== false) startSmsWorker(deps, config, log);
   const app = await buildServer(config, deps, log, { pagesDir: options.pagesDir });
   await app.ready();
   return {
