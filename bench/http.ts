@@ -334,7 +334,8 @@ export async function runBackend(
   // Enough for a service as fast as the ceiling (+20 %); a run that still runs dry says so.
   // Floor of 6,000/s: the hello-world rate itself is noisy on a shared machine.
   const smsNeeded = Math.ceil(Math.max(sizing.helloRps * 1.2, 6000) * seconds) + 500;
-  const hashNeeded = Math.ceil(sizing.hasherRate * seconds * 2) + 200;
+  // Floor of 300/s: a hasher measured while the machine was busy understates a quiet minute.
+  const hashNeeded = Math.ceil(Math.max(sizing.hasherRate * 3, 300) * seconds) + 200;
   const registered: Registered[] = [];
   const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
     log(`  ${backend.name}: ${name}`);
