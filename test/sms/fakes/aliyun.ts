@@ -5,15 +5,7 @@
  * an implementation independent of the client's.
  */
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
-import {
-  type FakeRequest,
-  type Handled,
-  json,
-  MAINLAND,
-  type Script,
-  ScriptQueue,
-  startFakeServer,
-} from './server.js';
+import { type FakeRequest, type Handled, json, MAINLAND, type VendorFake, VendorState } from './server.js';
 
 export interface AliyunDelivery {
   phoneNumbers: string;
@@ -93,13 +85,12 @@ function canonical(params: Map<string, string>): string {
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
-export async function startAliyunFake(options: AliyunFakeOptions) {
+export type AliyunFake = VendorFake<AliyunDelivery>;
+
+export async function startAliyunFake(options: AliyunFakeOptions): Promise<AliyunFake> {
   const now = options.now ?? Date.now;
-  const scripts = new ScriptQueue();
-  const delivered: AliyunDelivery[] = [];
-  const refusals: string[] = [];
+  const state = new VendorState<AliyunDelivery>();
   const nonces = new Set<string>();
-  let requests = 0;
 
   const answer = (code: string): Handled =>
     json(GATEWAY_STATUS[code] ?? 200, {
@@ -108,7 +99,7 @@ export async function startAliyunFake(options: AliyunFakeOptions) {
       RequestId: randomUUID().toUpperCase(),
     });
   const refuse = (code: string): Handled => {
-    refusals.push(code);
+    state.refusals.push(code);
     return answer(code);
   };
   const timeOk = (ts: string): 'format' | 'expired' | 'ok' => {
@@ -214,7 +205,6 @@ export async function startAliyunFake(options: AliyunFakeOptions) {
   }
 
   function handle(req: FakeRequest): Handled {
-    requests += 1;
     const q = req.url.indexOf('?');
     const path = q < 0 ? req.url : req.url.slice(0, q);
     const query = q < 0 ? '' : req.url.slice(q + 1);
@@ -242,43 +232,25 @@ export async function startAliyunFake(options: AliyunFakeOptions) {
     if (!options.templateVars.every((v) => v in templateParam))
       return refuse('isv.TEMPLATE_MISSING_PARAMETERS');
 
-    const deliver = () =>
-      delivered.push({
+    const deliver = () => {
+      state.delivered.push({
         phoneNumbers: phones,
         templateParam: templateParam as Record<string, string>,
         signatureVersion: v3 ? 'v3' : 'v1',
       });
-    const script: Script | undefined = scripts.take();
-    if (script === 'hang' || script === 'close') {
-      deliver();
-      return script;
-    }
-    if (script && 'error' in script) return refuse(script.error);
-    if (script && 'http' in script) {
-      if (script.deliver) deliver();
-      return { status: script.http, body: '<html>bad gateway</html>', contentType: 'text/html' };
-    }
-    deliver();
-    return json(200, {
-      Code: 'OK',
-      Message: 'OK',
-      BizId: `${randomBytes(8).readBigUInt64BE() % 10n ** 18n}^0`,
-      RequestId: randomUUID().toUpperCase(),
+    };
+    return state.play(deliver, {
+      error: (script) => refuse(script.error),
+      gatewayBody: '<html>bad gateway</html>',
+      ok: () =>
+        json(200, {
+          Code: 'OK',
+          Message: 'OK',
+          BizId: `${randomBytes(8).readBigUInt64BE() % 10n ** 18n}^0`,
+          RequestId: randomUUID().toUpperCase(),
+        }),
     });
   }
 
-  const server = await startFakeServer(handle);
-  return {
-    url: server.url,
-    port: server.port,
-    delivered,
-    refusals,
-    get requests() {
-      return requests;
-    },
-    next: (...s: Script[]) => scripts.push(...s),
-    close: server.close,
-  };
+  return state.serve(handle);
 }
-
-export type AliyunFake = Awaited<ReturnType<typeof startAliyunFake>>;

@@ -3,8 +3,7 @@
  * platform documents it (reference §1.3–§1.7), written independently of the client.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Script } from './server.js';
-import { type FakeRequest, type Handled, json, MAINLAND, ScriptQueue, startFakeServer } from './server.js';
+import { type FakeRequest, type Handled, json, MAINLAND, type VendorFake, VendorState } from './server.js';
 
 export interface RonglianDelivery {
   to: string;
@@ -60,22 +59,20 @@ function parseChinaTime(ts: string): number {
   return Date.UTC(y, mo - 1, d, h, mi, s) - 8 * 3600_000;
 }
 
-export async function startRonglianFake(options: RonglianFakeOptions) {
+export type RonglianFake = VendorFake<RonglianDelivery>;
+
+export async function startRonglianFake(options: RonglianFakeOptions): Promise<RonglianFake> {
   const now = options.now ?? Date.now;
   const templates = new Set(options.templateIds ?? ['1']);
-  const scripts = new ScriptQueue();
-  const delivered: RonglianDelivery[] = [];
-  const refusals: string[] = [];
+  const state = new VendorState<RonglianDelivery>();
   const reqIds = new Set<string>();
-  let requests = 0;
 
   const refuse = (code: string): Handled => {
-    refusals.push(code);
+    state.refusals.push(code);
     return error(code);
   };
 
   function handle(req: FakeRequest): Handled {
-    requests += 1;
     const url = new URL(req.url, 'http://fake');
     const path = /^\/2013-12-26\/Accounts\/([^/]+)\/SMS\/TemplateSMS$/.exec(url.pathname);
     if (req.method !== 'POST' || !path) return { status: 404, body: 'Not Found', contentType: 'text/plain' };
@@ -123,37 +120,24 @@ export async function startRonglianFake(options: RonglianFakeOptions) {
 
     const deliver = () => {
       if (typeof reqId === 'string') reqIds.add(reqId);
-      delivered.push({ to, templateId, datas, timestamp, ...(typeof reqId === 'string' ? { reqId } : {}) });
+      state.delivered.push({
+        to,
+        templateId,
+        datas,
+        timestamp,
+        ...(typeof reqId === 'string' ? { reqId } : {}),
+      });
     };
-    const script: Script | undefined = scripts.take();
-    if (script === 'hang' || script === 'close') {
-      deliver();
-      return script;
-    }
-    if (script && 'error' in script) return refuse(script.error);
-    if (script && 'http' in script) {
-      if (script.deliver) deliver();
-      return { status: script.http, body: '<html>gateway error</html>', contentType: 'text/html' };
-    }
-    deliver();
-    return json(200, {
-      statusCode: '000000',
-      templateSMS: { dateCreated: timestamp, smsMessageSid: randomBytes(16).toString('hex') },
+    return state.play(deliver, {
+      error: (script) => refuse(script.error),
+      gatewayBody: '<html>gateway error</html>',
+      ok: () =>
+        json(200, {
+          statusCode: '000000',
+          templateSMS: { dateCreated: timestamp, smsMessageSid: randomBytes(16).toString('hex') },
+        }),
     });
   }
 
-  const server = await startFakeServer(handle);
-  return {
-    url: server.url,
-    port: server.port,
-    delivered,
-    refusals,
-    get requests() {
-      return requests;
-    },
-    next: (...s: Script[]) => scripts.push(...s),
-    close: server.close,
-  };
+  return state.serve(handle);
 }
-
-export type RonglianFake = Awaited<ReturnType<typeof startRonglianFake>>;

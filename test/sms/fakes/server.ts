@@ -78,14 +78,80 @@ export async function startFakeServer(handle: (req: FakeRequest) => Handled): Pr
   };
 }
 
-/** Scripted answers, consumed one per accepted request. */
-export class ScriptQueue {
-  private readonly queue: Script[] = [];
-  push(...scripts: Script[]): void {
-    this.queue.push(...scripts);
+/** The scripted error of `Script`, as a vendor packages it. */
+export type ScriptedError = Extract<Script, { error: string }>;
+
+/** How a vendor answers each script `play` can meet; the rest of the playing is common. */
+export interface ScriptAnswers {
+  /** The vendor's answer for a scripted error code (noting it among the refusals). */
+  error(script: ScriptedError): Handled;
+  /** Body of a bare HTTP failure, as the gateway in front of the vendor sends it (HTML). */
+  gatewayBody: string;
+  /** The vendor's answer once the message has gone out. */
+  ok(): Handled;
+}
+
+/** What every vendor stand-in gives its tests; `Delivery` is the vendor's view of a message sent. */
+export interface VendorFake<Delivery> extends FakeServer {
+  /** Messages gone out, in order. */
+  delivered: Delivery[];
+  /** Error codes answered, in order (checks that failed and scripted errors). */
+  refusals: string[];
+  /** Requests received, accepted or not. */
+  readonly requests: number;
+  /** Scripts the next accepted requests' answers, one each. */
+  next(...s: Script[]): void;
+}
+
+/**
+ * The state every vendor stand-in keeps (deliveries, refusals, scripted answers, requests
+ * counted) and the playing of the scripts; the vendor file keeps its checks and answers.
+ */
+export class VendorState<Delivery> {
+  readonly delivered: Delivery[] = [];
+  readonly refusals: string[] = [];
+  private readonly scripts: Script[] = [];
+  private requests = 0;
+
+  /**
+   * Answers a request that passed every check, as the next script says (see `Script`);
+   * `deliver` records the message as gone out, and is called only when it has.
+   */
+  play(deliver: () => void, answers: ScriptAnswers): Handled {
+    const script = this.scripts.shift();
+    if (script === 'hang' || script === 'close') {
+      deliver();
+      return script;
+    }
+    if (script && 'error' in script) return answers.error(script);
+    if (script && 'http' in script) {
+      if (script.deliver) deliver();
+      return { status: script.http, body: answers.gatewayBody, contentType: 'text/html' };
+    }
+    deliver();
+    return answers.ok();
   }
-  take(): Script | undefined {
-    return this.queue.shift();
+
+  /** Starts the server; every request is counted, then given to `handle`. */
+  async serve(handle: (req: FakeRequest) => Handled): Promise<VendorFake<Delivery>> {
+    const server = await startFakeServer((req) => {
+      this.requests += 1;
+      return handle(req);
+    });
+    const state = this;
+    return {
+      url: server.url,
+      port: server.port,
+      delivered: this.delivered,
+      refusals: this.refusals,
+      get requests() {
+        return state.requests;
+      },
+      next: (...s: Script[]) => {
+        this.scripts.push(...s);
+      },
+      close: server.close,
+    };
   }
 }
 

@@ -5,15 +5,7 @@
  * 200; failures are in Response.Error or per number in SendStatusSet.
  */
 import { createHash, createHmac, randomInt, randomUUID } from 'node:crypto';
-import {
-  type FakeRequest,
-  type Handled,
-  json,
-  MAINLAND,
-  type Script,
-  ScriptQueue,
-  startFakeServer,
-} from './server.js';
+import { type FakeRequest, type Handled, json, MAINLAND, type VendorFake, VendorState } from './server.js';
 
 export interface TencentDelivery {
   phoneNumber: string;
@@ -33,15 +25,14 @@ export interface TencentFakeOptions {
 const hmac = (key: string | Buffer, msg: string) => createHmac('sha256', key).update(msg).digest();
 const hex = (s: string) => createHash('sha256').update(s).digest('hex');
 
-export async function startTencentFake(options: TencentFakeOptions) {
+export type TencentFake = VendorFake<TencentDelivery>;
+
+export async function startTencentFake(options: TencentFakeOptions): Promise<TencentFake> {
   const now = options.now ?? Date.now;
-  const scripts = new ScriptQueue();
-  const delivered: TencentDelivery[] = [];
-  const refusals: string[] = [];
-  let requests = 0;
+  const state = new VendorState<TencentDelivery>();
 
   const requestError = (code: string): Handled => {
-    refusals.push(code);
+    state.refusals.push(code);
     return json(200, { Response: { Error: { Code: code, Message: code }, RequestId: randomUUID() } });
   };
   const statusSet = (entries: Array<{ code: string; phone: string; serial?: string }>): Handled =>
@@ -61,7 +52,6 @@ export async function startTencentFake(options: TencentFakeOptions) {
     });
 
   function handle(req: FakeRequest): Handled {
-    requests += 1;
     const h = req.headers;
     if (req.method !== 'POST' || req.url !== '/') return requestError('InvalidParameter');
     if (!/^application\/json(; ?charset=utf-8)?$/i.test(String(h['content-type']))) {
@@ -129,49 +119,31 @@ export async function startTencentFake(options: TencentFakeOptions) {
 
     const deliver = () => {
       for (const phone of phones as string[]) {
-        delivered.push({
+        state.delivered.push({
           phoneNumber: phone,
           templateParamSet: params as string[],
           signName: options.signName,
         });
       }
     };
-    const script: Script | undefined = scripts.take();
-    if (script === 'hang' || script === 'close') {
-      deliver();
-      return script;
-    }
-    if (script && 'error' in script) {
-      if (script.in === 'error') return requestError(script.error);
-      refusals.push(script.error);
-      return statusSet((phones as string[]).map((phone) => ({ code: script.error, phone })));
-    }
-    if (script && 'http' in script) {
-      if (script.deliver) deliver();
-      return { status: script.http, body: '<html>gateway</html>', contentType: 'text/html' };
-    }
-    deliver();
-    return statusSet(
-      (phones as string[]).map((phone) => ({
-        code: 'Ok',
-        phone,
-        serial: `5000:${randomInt(1e9)}${randomInt(1e9)}`,
-      })),
-    );
+    return state.play(deliver, {
+      // A scripted error is a request error with `in: 'error'`, else a per-number status.
+      error: (script) => {
+        if (script.in === 'error') return requestError(script.error);
+        state.refusals.push(script.error);
+        return statusSet((phones as string[]).map((phone) => ({ code: script.error, phone })));
+      },
+      gatewayBody: '<html>gateway</html>',
+      ok: () =>
+        statusSet(
+          (phones as string[]).map((phone) => ({
+            code: 'Ok',
+            phone,
+            serial: `5000:${randomInt(1e9)}${randomInt(1e9)}`,
+          })),
+        ),
+    });
   }
 
-  const server = await startFakeServer(handle);
-  return {
-    url: server.url,
-    port: server.port,
-    delivered,
-    refusals,
-    get requests() {
-      return requests;
-    },
-    next: (...s: Script[]) => scripts.push(...s),
-    close: server.close,
-  };
+  return state.serve(handle);
 }
-
-export type TencentFake = Awaited<ReturnType<typeof startTencentFake>>;

@@ -3,7 +3,7 @@
  * body, checked and answered as the Messages resource documents it (reference §4.2–§4.3).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { type FakeRequest, type Handled, json, type Script, ScriptQueue, startFakeServer } from './server.js';
+import { type FakeRequest, type Handled, json, type VendorFake, VendorState } from './server.js';
 
 export interface TwilioDelivery {
   to: string;
@@ -36,14 +36,13 @@ const MESSAGES: Record<number, string> = {
 const equal = (a: string, b: string) =>
   a.length === b.length && timingSafeEqual(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 
-export async function startTwilioFake(options: TwilioFakeOptions) {
-  const scripts = new ScriptQueue();
-  const delivered: TwilioDelivery[] = [];
-  const refusals: string[] = [];
-  let requests = 0;
+export type TwilioFake = VendorFake<TwilioDelivery>;
+
+export async function startTwilioFake(options: TwilioFakeOptions): Promise<TwilioFake> {
+  const state = new VendorState<TwilioDelivery>();
 
   const refuse = (code: number): Handled => {
-    refusals.push(String(code));
+    state.refusals.push(String(code));
     const status = STATUS[code] ?? 400;
     return json(status, {
       code,
@@ -54,7 +53,6 @@ export async function startTwilioFake(options: TwilioFakeOptions) {
   };
 
   function handle(req: FakeRequest): Handled {
-    requests += 1;
     const path = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(req.url);
     if (req.method !== 'POST' || !path) return refuse(20404);
     const sid = path[1] as string;
@@ -78,45 +76,30 @@ export async function startTwilioFake(options: TwilioFakeOptions) {
     const text = form.get('Body');
     if (!text) return refuse(21602);
 
-    const deliver = () => delivered.push({ to, from, body: text });
-    const script: Script | undefined = scripts.take();
-    if (script === 'hang' || script === 'close') {
-      deliver();
-      return script;
-    }
-    if (script && 'error' in script) return refuse(Number(script.error));
-    if (script && 'http' in script) {
-      if (script.deliver) deliver();
-      return { status: script.http, body: '<html>upstream</html>', contentType: 'text/html' };
-    }
-    deliver();
-    const messageSid = `SM${randomBytes(16).toString('hex')}`;
-    return json(201, {
-      sid: messageSid,
-      account_sid: sid,
-      to,
-      from,
-      body: text,
-      status: from.startsWith('MG') ? 'accepted' : 'queued',
-      num_segments: '1',
-      error_code: null,
-      error_message: null,
-      uri: `/2010-04-01/Accounts/${sid}/Messages/${messageSid}.json`,
+    const deliver = () => {
+      state.delivered.push({ to, from, body: text });
+    };
+    const ok = (): Handled => {
+      const messageSid = `SM${randomBytes(16).toString('hex')}`;
+      return json(201, {
+        sid: messageSid,
+        account_sid: sid,
+        to,
+        from,
+        body: text,
+        status: from.startsWith('MG') ? 'accepted' : 'queued',
+        num_segments: '1',
+        error_code: null,
+        error_message: null,
+        uri: `/2010-04-01/Accounts/${sid}/Messages/${messageSid}.json`,
+      });
+    };
+    return state.play(deliver, {
+      error: (script) => refuse(Number(script.error)),
+      gatewayBody: '<html>upstream</html>',
+      ok,
     });
   }
 
-  const server = await startFakeServer(handle);
-  return {
-    url: server.url,
-    port: server.port,
-    delivered,
-    refusals,
-    get requests() {
-      return requests;
-    },
-    next: (...s: Script[]) => scripts.push(...s),
-    close: server.close,
-  };
+  return state.serve(handle);
 }
-
-export type TwilioFake = Awaited<ReturnType<typeof startTwilioFake>>;
