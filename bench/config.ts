@@ -38,7 +38,7 @@ export const BENCH = {
  * The web process environment: production defaults except where a load test must differ.
  * RATE_LIMITS=off because one client address sends everything; CSRF stays ON (the token is
  * fetched from /csrf_token/ with its cookie, as a browser does). The hasher settings are the
- * service defaults (argon2id m=19456 KiB, t=2, p=1; HASH_CONCURRENCY = cores) and the hasher
+ * service defaults (argon2id m=19456 KiB, t=2, p=1; HASH_CONCURRENCY = cores − 1) and the hasher
  * baseline uses the same ones.
  */
 export const SERVICE_ENV = {
@@ -51,7 +51,7 @@ export const SERVICE_ENV = {
   ARGON2_MEMORY_KIB: '19456',
   ARGON2_TIME_COST: '2',
   ARGON2_PARALLELISM: '1',
-  HASH_CONCURRENCY: String(availableParallelism()),
+  HASH_CONCURRENCY: String(Math.max(1, availableParallelism() - 1)),
 } as const;
 
 /**

@@ -395,7 +395,7 @@ export function resultsMarkdown(r: BenchResults, notes: Record<string, string>):
           ],
           ['captcha renderer alone', rate(b.captchaPerSecond), '', ''],
           [
-            'password hasher alone (argon2id m=19456 t=2 p=1, HASH_CONCURRENCY = cores)',
+            'password hasher alone (argon2id m=19456 t=2 p=1, HASH_CONCURRENCY = cores − 1)',
             rate(b.hashesPerSecond),
             '',
             '',

@@ -2,12 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createCaptchaRenderer } from './adapters/captcha-image.js';
-import { createRedisCodeStore } from './adapters/code-store/redis.js';
 import { createSqliteCodeStore } from './adapters/code-store/sqlite.js';
-import { createBullmqQueue } from './adapters/job-queue/bullmq.js';
 import { createInProcessQueue } from './adapters/job-queue/in-process.js';
-import { connectRedis } from './adapters/redis.js';
-import { createRedisSessionStore } from './adapters/session-store/redis.js';
 import { createSqliteSessionStore } from './adapters/session-store/sqlite.js';
 import { createSmsProvider } from './adapters/sms-provider/index.js';
 import { openSqlite, type SqliteDatabase } from './adapters/sqlite.js';
@@ -58,7 +54,8 @@ export interface DepsOptions {
 }
 
 /**
- * Picks the adapters the configuration asks for. `migrate` brings the user table up to date
+ * Picks the adapters the configuration asks for. Redis, BullMQ and the server database
+ * drivers are imported only when configured, so the embedded default does not carry them. `migrate` brings the user table up to date
  * (server.ts asks for it on the embedded default; server databases use `npm run migrate`).
  */
 export async function createDeps(config: Config, log: Logger, options: DepsOptions = {}): Promise<Deps> {
@@ -91,6 +88,8 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
 
     let codeStore: CodeStore;
     if (config.VERIFY_REDIS_URL) {
+      const { connectRedis } = await import('./adapters/redis.js');
+      const { createRedisCodeStore } = await import('./adapters/code-store/redis.js');
       const redis = connectRedis(config.VERIFY_REDIS_URL, 'verify', log);
       closers.push(async () => void redis.disconnect());
       codeStore = createRedisCodeStore(redis);
@@ -100,6 +99,8 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
 
     let sessionStore: SessionStore;
     if (config.SESSION_REDIS_URL) {
+      const { connectRedis } = await import('./adapters/redis.js');
+      const { createRedisSessionStore } = await import('./adapters/session-store/redis.js');
       const redis = connectRedis(config.SESSION_REDIS_URL, 'session', log);
       closers.push(async () => void redis.disconnect());
       sessionStore = createRedisSessionStore(redis, { keyPrefix: KEY_PREFIX });
@@ -114,7 +115,7 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       backoffMs: config.JOB_BACKOFF_MS,
     };
     const queue: JobQueue = config.QUEUE_REDIS_URL
-      ? createBullmqQueue({
+      ? (await import('./adapters/job-queue/bullmq.js')).createBullmqQueue({
           ...queueOptions,
           url: config.QUEUE_REDIS_URL,
           prefix: options.queuePrefix ?? `${KEY_PREFIX}bull`,

@@ -152,18 +152,13 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
 
   const unavailable = (err: unknown) => new DependencyError('queue', err);
 
-  const runJob = async (job: Job<SmsJob>, handler: SmsJobHandler, runner: Redis): Promise<JobOutcome> => {
+  const runJob = async (job: Job<SmsJob>, handler: SmsJobHandler): Promise<JobOutcome> => {
     const id = job.id as string;
     const data: SmsJob = { mobile: job.data.mobile, purpose: job.data.purpose };
     const attempt = job.attemptsMade + 1;
-    let repeat = false;
-    try {
-      // Second start of the same attempt = its first worker was lost mid-job.
-      const starts = await runner.hincrby(queue.toKey(id), `meiduo:starts:${attempt}`, 1);
-      repeat = starts > 1;
-    } catch (err) {
-      log.warn({ jobId: id, err: { message: (err as Error).message } }, 'could not record the job start');
-    }
+    // BullMQ counts every move to active; more starts than attempts means an earlier worker
+    // was lost mid-job (stalled) and this run may repeat a send that already went out.
+    const repeat = job.attemptsStarted > attempt;
     let outcome: JobOutcome;
     try {
       outcome = await Promise.resolve().then(() => handler(data, { id, attempt, maxAttempts: attempts }));
@@ -242,7 +237,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
       });
       workerRedis = runner;
       watchConnection(runner, 'worker', log, () => closed);
-      const w = new Worker<SmsJob>(SEND_SMS_JOB, (job) => runJob(job, handler, runner), {
+      const w = new Worker<SmsJob>(SEND_SMS_JOB, (job) => runJob(job, handler), {
         connection: runner,
         prefix,
         concurrency: Math.max(1, Math.floor(concurrency)),
