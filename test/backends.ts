@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
 
-export type Backend = 'redis' | 'postgres' | 'mysql' | 'chromium' | 'tesseract' | 'django';
+export type Backend = 'redis' | 'postgres' | 'mysql' | 'chromium' | 'tesseract' | 'django' | 'systemd';
 
 export const BACKEND_URLS = {
   redis: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -59,6 +59,8 @@ async function present(backend: Backend): Promise<boolean> {
       return commandWorks('tesseract', ['--version']);
     case 'django':
       return commandWorks(DEBIAN_PYTHON, ['-c', 'import django, argon2']);
+    case 'systemd':
+      return existsSync('/usr/bin/systemd-analyze');
   }
 }
 
