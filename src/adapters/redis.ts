@@ -44,9 +44,6 @@ export function connectRedis(url: string, name: string, log: Logger): Redis {
   const redis = new Redis(url, {
     connectionName: `meiduo-users:${name}`,
     enableOfflineQueue: false,
-    // Commands of concurrent requests leave in one write per tick instead of one each: under
-    // load most of a request's cost was socket writes (bench: /sms_codes/ on Redis).
-    enableAutoPipelining: true,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     commandTimeout: COMMAND_TIMEOUT_MS,
