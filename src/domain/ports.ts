@@ -46,6 +46,12 @@ export interface IssueCodeInput {
   quotas: Quota[];
 }
 
+export type TakeUnlessFlaggedResult =
+  /** The flag exists: nothing was taken. */
+  | { kind: 'flagged'; retryAfterSeconds: number }
+  /** No flag: the key's value (null when absent) was returned and the key deleted. */
+  | { kind: 'taken'; value: string | null };
+
 export type CheckCodeResult =
   | { kind: 'ok' }
   | { kind: 'expired' }
@@ -71,6 +77,12 @@ export interface CodeStore {
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /** Atomic: returns the value and deletes the key; of two concurrent calls one gets null. */
   take(key: string): Promise<string | null>;
+  /**
+   * Atomic, steps 2–3 of GET /sms_codes/ in one round trip: when `flagKey` exists, reports its
+   * remaining seconds (`flagTtlSeconds` for a flag without a lifetime) and leaves `key` alone;
+   * otherwise takes `key` as take() does.
+   */
+  takeUnlessFlagged(flagKey: string, key: string, flagTtlSeconds: number): Promise<TakeUnlessFlaggedResult>;
   /** Atomic: sets only when absent; true when this call set it. */
   setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   /** Deletes the keys; absent keys are fine. */

@@ -104,12 +104,18 @@ export function createVerification(deps: VerificationDeps) {
       if (!MOBILE_RULE.test(mobile)) throw new ApiError('MOBILE_INVALID');
       // 1. parameters
       if (!imageCode || !imageCodeId) throw new ApiError('MISSING_PARAMS');
-      // 2. resend block, before the image code is spent
+      // 2–3. the resend block (before the image code is spent), then one use of the image
+      // code even when the guess turns out wrong: one atomic step, one round trip
       const flagKey = sendFlagKey(mobile);
-      const flagTtl = await codeStore.ttlSeconds(flagKey);
-      if (flagTtl !== null) throw new ApiError('SMS_TOO_FREQUENT', { retry_after: flagTtl });
-      // 3. one use, even when the guess turns out wrong
-      const stored = UUID_RULE.test(imageCodeId) ? await codeStore.take(imageCodeKey(imageCodeId)) : null;
+      // (an id outside the uuid rule names no image code: image_codes never stored one)
+      const step = await codeStore.takeUnlessFlagged(
+        flagKey,
+        imageCodeKey(imageCodeId),
+        settings.SMS_RESEND_INTERVAL_SECONDS,
+      );
+      if (step.kind === 'flagged')
+        throw new ApiError('SMS_TOO_FREQUENT', { retry_after: step.retryAfterSeconds });
+      const stored = step.value;
       if (stored === null) throw new ApiError('IMAGE_CODE_EXPIRED');
       // 4. case-insensitive, constant time
       const testAnswer = settings.TEST_CAPTCHA_ANSWER;

@@ -146,6 +146,47 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
       });
     });
 
+    describe('takeUnlessFlagged', () => {
+      it('takes the key once when no flag is set', async () => {
+        const flag = ownKey(h, 'send_flag');
+        const key = ownKey(h, 'img');
+        await store.set(key, 'ABCD', 300);
+        expect(await store.takeUnlessFlagged(flag, key, 60)).toEqual({ kind: 'taken', value: 'ABCD' });
+        expect(await store.takeUnlessFlagged(flag, key, 60)).toEqual({ kind: 'taken', value: null });
+        expect(await store.get(key)).toBeNull();
+      });
+
+      it("reports the flag's remaining seconds and leaves the key alone while it is set", async () => {
+        const flag = ownKey(h, 'send_flag');
+        const key = ownKey(h, 'img');
+        await store.set(flag, '1', 60);
+        await store.set(key, 'ABCD', 300);
+        await h.elapse(20_500);
+        expect(await store.takeUnlessFlagged(flag, key, 60)).toEqual({
+          kind: 'flagged',
+          retryAfterSeconds: 40,
+        });
+        expect(await store.get(key)).toBe('ABCD');
+        await h.elapse(39_500);
+        expect(await store.takeUnlessFlagged(flag, key, 60)).toEqual({ kind: 'taken', value: 'ABCD' });
+      });
+
+      it('gives the value to exactly one of 50 concurrent takers', async () => {
+        const flag = ownKey(h, 'send_flag');
+        const key = ownKey(h, 'img');
+        await store.set(key, 'ONCE', 300);
+        const stores = [store, ...(await h.peers(4))];
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            (stores[i % stores.length] as CodeStore).takeUnlessFlagged(flag, key, 60),
+          ),
+        );
+        expect(results.filter((r) => r.kind === 'taken' && r.value !== null)).toEqual([
+          { kind: 'taken', value: 'ONCE' },
+        ]);
+      });
+    });
+
     describe('setIfAbsent', () => {
       it('sets only when absent or expired', async () => {
         const key = ownKey(h, 'flag');

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../../domain/errors.js';
-import type { CheckCodeResult, CodeStore, IssueResult } from '../../domain/ports.js';
+import type { CheckCodeResult, CodeStore, IssueResult, TakeUnlessFlaggedResult } from '../../domain/ports.js';
 import { closeRedis, redisFailure, whenReady } from '../redis.js';
 
 /**
@@ -78,7 +78,21 @@ end
 return {'wrong', max - attempts}
 `;
 
+/** KEYS[1] the flag, KEYS[2] the key to take: the flag's PTTL, or the taken value. */
+const TAKE_UNLESS_FLAGGED_LUA = `
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl ~= -2 then
+  return {'flagged', pttl}
+end
+local value = redis.call('GET', KEYS[2])
+if value then
+  redis.call('DEL', KEYS[2])
+end
+return {'taken', value}
+`;
+
 interface CodeScripts {
+  meiduoUsersTakeUnlessFlagged(flagKey: string, key: string): Promise<unknown[]>;
   meiduoUsersIncrement(key: string, ttlSeconds: number): Promise<number>;
   meiduoUsersIssueCode(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown[]>;
   meiduoUsersCheckCode(
@@ -109,6 +123,7 @@ function pttlToSeconds(pttlMs: number, fallbackSeconds: number): number {
  */
 export function createRedisCodeStore(redis: Redis): CodeStore {
   redis.defineCommand('meiduoUsersIncrement', { numberOfKeys: 1, lua: INCREMENT_LUA });
+  redis.defineCommand('meiduoUsersTakeUnlessFlagged', { numberOfKeys: 2, lua: TAKE_UNLESS_FLAGGED_LUA });
   redis.defineCommand('meiduoUsersIssueCode', { lua: ISSUE_CODE_LUA });
   redis.defineCommand('meiduoUsersCheckCode', { numberOfKeys: 2, lua: CHECK_CODE_LUA });
   const scripts = redis as unknown as CodeScripts;
@@ -132,6 +147,15 @@ export function createRedisCodeStore(redis: Redis): CodeStore {
     },
 
     take: (key) => run(() => redis.getdel(key)),
+
+    takeUnlessFlagged: (flagKey, key, flagTtlSeconds) =>
+      run(async (): Promise<TakeUnlessFlaggedResult> => {
+        const reply = await scripts.meiduoUsersTakeUnlessFlagged(flagKey, key);
+        if (reply[0] === 'flagged') {
+          return { kind: 'flagged', retryAfterSeconds: pttlToSeconds(Number(reply[1]), flagTtlSeconds) };
+        }
+        return { kind: 'taken', value: typeof reply[1] === 'string' ? reply[1] : null };
+      }),
 
     setIfAbsent: async (key, value, ttlSeconds) => {
       assertTtlSeconds(ttlSeconds, 'ttlSeconds');

@@ -7,6 +7,7 @@ import type {
   CodeStore,
   IssueCodeInput,
   IssueResult,
+  TakeUnlessFlaggedResult,
 } from '../../domain/ports.js';
 import type { SqliteDatabase } from '../sqlite.js';
 
@@ -92,6 +93,16 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
     return row ? row.value : null;
   });
 
+  const takeUnlessFlaggedTx = db.transaction(
+    (flagKey: string, key: string, nowMs: number): TakeUnlessFlaggedResult => {
+      const flag = live(flagKey, nowMs);
+      if (flag) return { kind: 'flagged', retryAfterSeconds: secondsLeft(flag, nowMs) };
+      const row = live(key, nowMs);
+      deleteKey.run(key);
+      return { kind: 'taken', value: row ? row.value : null };
+    },
+  );
+
   const setIfAbsentTx = db.transaction((key: string, value: string, ttlSeconds: number, nowMs: number) => {
     if (live(key, nowMs)) return false;
     upsert.run(key, value, nowMs + ttlSeconds * 1000);
@@ -161,6 +172,9 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
       }, true),
 
     take: (key) => guarded((nowMs) => takeTx.immediate(key, nowMs), true),
+
+    takeUnlessFlagged: (flagKey, key) =>
+      guarded((nowMs) => takeUnlessFlaggedTx.immediate(flagKey, key, nowMs), true),
 
     setIfAbsent: (key, value, ttlSeconds) =>
       guarded((nowMs) => {
