@@ -4,7 +4,7 @@
  * under full register load, and a mixed sign-up run (twice, to compare peak RSS).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestSpec } from 'autocannon';
@@ -113,9 +113,16 @@ async function redisPostgresBackend(): Promise<Backend> {
   };
 }
 
+/** node's flags from `npm start` (and deploy/Procfile), so the bench runs the service as shipped. */
+const START_FLAGS = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(/\s+/)
+  .filter((word) => word.startsWith('--'));
+
 function startService(backend: Backend, name: string): Promise<Served> {
   return startNode(
-    [join(ROOT, 'dist/server.js')],
+    [...START_FLAGS, join(ROOT, 'dist/server.js')],
     { ...SERVICE_ENV, ...backend.env },
     {
       readyPath: '/healthz',

@@ -26,13 +26,8 @@ export interface BuildOptions {
   pagesDir?: string;
 }
 
-/** One Fastify options object for production and tests; the app is a plugin on top. */
-export async function buildServer(
-  config: Config,
-  deps: Deps,
-  log: Logger,
-  options: BuildOptions = {},
-): Promise<FastifyInstance> {
+/** Fastify with the service's options and request-id hook, before any route: also the bench's ceiling. */
+export function createFastify(config: Pick<Config, 'TRUST_PROXY'>, log: Logger): FastifyInstance {
   const fastify = Fastify({
     // pino's Logger carries generics FastifyBaseLogger does not; the object is the same.
     loggerInstance: log as unknown as FastifyBaseLogger,
@@ -50,6 +45,17 @@ export async function buildServer(
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
   });
+  return fastify;
+}
+
+/** One Fastify options object for production and tests; the app is a plugin on top. */
+export async function buildServer(
+  config: Config,
+  deps: Deps,
+  log: Logger,
+  options: BuildOptions = {},
+): Promise<FastifyInstance> {
+  const fastify = createFastify(config, log);
   await fastify.register(app, { config, deps, pagesDir: options.pagesDir });
   return fastify;
 }
