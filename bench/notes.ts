@@ -4,11 +4,13 @@
  */
 export const NOTES: Record<string, string> = {
   sms:
-    'CPU profile (`node --cpu-prof`, 6 s of load): a third of the web process is native socket writes ' +
-    '(writeUtf8String, writev, writeBuffer): every Redis command of the request (PTTL, GETDEL, the ' +
-    'issue script, BullMQ’s add) is its own write and round trip, against one write for hello-world. ' +
-    'Would fix: `enableAutoPipelining` on the verify connection (src/adapters/redis.ts), which batches ' +
-    'the commands of concurrent requests into one write; not changed here.',
+    'Profiled (`node --cpu-prof`): about a third of the web process is socket writes, one per Redis ' +
+    'round trip, against one write per request for hello-world. Steps 2–3 are now one Lua script ' +
+    '(the flag check and the image code taken in one round trip), leaving three round trips per ' +
+    'request: that step, the atomic issue script and BullMQ’s add on its own connection. Auto-' +
+    'pipelining the connection was tried and gave nothing measurable (A/B 19–21 % either way). What ' +
+    'would: enqueueing with the issue script itself (one Lua script writing the BullMQ job), which ' +
+    'means writing BullMQ’s job format by hand; not done. Runs of this target range 24–33 % here.',
   image:
     'The renderer is the bound: the route adds the store write and the HTTP reply to each render; on a ' +
     'busy machine the ratio swings with the load of the minute.',
@@ -20,19 +22,20 @@ export const NOTES: Record<string, string> = {
     'in the last run the hasher baseline itself fell from 105 to 70/s across this run (shared machine), ' +
     'and the same run on SQLite reached 84 %. Not a cause found in the code.',
   'captcha-p99':
-    'With HASH_CONCURRENCY = cores (2 here), argon2 keeps both cores busy, and the captcha’s drawing on ' +
-    'the event loop waits for CPU. HASH_CONCURRENCY=1 on a 2-core machine leaves a core to the event ' +
-    'loop at the price of half the registrations/s.',
+    'HASH_CONCURRENCY now defaults to cores − 1, which met it on the embedded default (37 ms, was ' +
+    '53 ms); on Redis + PostgreSQL (62 ms) the web process shares 2 cores with PostgreSQL, ' +
+    'Redis, the hashing thread and both load generators, and the p99 of 20 probes/s is the odd ' +
+    'scheduling delay of the event loop (p50 5 ms). Rendering off the event loop would not add ' +
+    'CPU; a machine with a core more would.',
   'queue-throughput':
-    'Each job costs BullMQ’s move-to-active and move-to-finished scripts plus the adapter’s own ' +
-    'start counter (HINCRBY), the code read (GET) and a log line, with 2 × 16 jobs in flight (the ' +
-    'service default WORKER_CONCURRENCY) on 2 shared cores. More jobs in flight per worker, or dropping ' +
-    'the HINCRBY for BullMQ’s own attemptsStarted, would raise it; not profiled further here.',
+    'BullMQ’s own scripts dominate (move-to-active and move-to-finished per job, in Redis, which ' +
+    'shares the 2 cores with both workers and the producer); the adapter’s extra HINCRBY per job was ' +
+    'replaced by BullMQ’s attemptsStarted. Runs range 4,400–5,300 jobs/s here (one partial run ' +
+    'reached 5,271), so the target sits inside the noise of this machine.',
   'queue-latency': 'Enqueue-to-send waits behind the jobs in hand: see the throughput row.',
   'peak-rss':
-    'The idle web process is already about 155 MB: loading the modules alone takes 137 MB (measured ' +
-    'import by import: @napi-rs/canvas +26 MB, ioredis + bullmq +18 MB, pg + mysql2 +10 MB, loaded even ' +
-    'when unused), and V8’s heap grows by 50–100 MB under load. Would fix: import the database driver ' +
-    'and BullMQ only when configured, and cap the young generation (`--max-semi-space-size`).',
+    'Met since the drivers of unused backends (Redis/BullMQ, pg, mysql2) are imported only when ' +
+    'configured and the service runs with --max-semi-space-size=4 (V8’s young generation): ' +
+    'peak RSS under /image_codes/ load went from about 205 MB to 155 MB at the same throughput.',
   'rss-repeat': 'The two mixed runs differ in what the machine was doing; each is a fresh process.',
 };
