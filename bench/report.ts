@@ -478,7 +478,8 @@ export function targetsSvg(r: BenchResults): string {
   const x0 = labelW + 10;
   const targetX = x0 + barW / 2;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="12" role="img">`,
+    `<title>meiduo-users benchmark: each target against its baseline of the same run</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="10" y="22" font-size="15" font-weight="bold">meiduo-users: targets against baselines of the same run</text>`,
     `<text x="10" y="40" fill="#555">${escapeXml(machineLine(r.machine).slice(0, 130))}</text>`,
