@@ -13,23 +13,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisCodeStore } from '../../src/adapters/code-store/redis.js';
 import { createSqliteCodeStore } from '../../src/adapters/code-store/sqlite.js';
 import { connectRedis } from '../../src/adapters/redis.js';
 import { openSqlite, type SqliteDatabase } from '../../src/adapters/sqlite.js';
 import { DependencyError } from '../../src/domain/errors.js';
 import type { CodeStore, IssueCodeInput, Quota } from '../../src/domain/ports.js';
-import { BACKEND_URLS, has } from '../backends.js';
+import { has } from '../backends.js';
+import { CONTRACT_REDIS_URL, elapseKeys, useAdminRedis } from './redis-time.js';
 
 const redisAvailable = await has('redis');
-const REDIS_URL = (() => {
-  const url = new URL(BACKEND_URLS.redis);
-  url.pathname = '/3';
-  return url.toString();
-})();
 const silent = pino({ level: 'silent' });
 
 interface Harness {
@@ -605,47 +601,29 @@ describe('SQLite code store shared by several processes', () => {
 
 // ---- Redis -------------------------------------------------------------------------------
 
-/** Shortens each key's lifetime by ms (deleting keys whose lifetime runs out), in one step. */
-const ELAPSE_LUA = `
-local ms = tonumber(ARGV[1])
-for _, key in ipairs(KEYS) do
-  local left = redis.call('PTTL', key)
-  if left > 0 then
-    if left <= ms then redis.call('DEL', key) else redis.call('PEXPIRE', key, left - ms) end
-  end
-end
-return 0
-`;
-
 describe.skipIf(!redisAvailable)('Redis', () => {
-  let admin: Redis;
-  beforeAll(() => {
-    admin = new Redis(REDIS_URL);
-  });
-  afterAll(async () => {
-    await admin.quit();
-  });
+  const admin = useAdminRedis();
 
   codeStoreContract('Redis', async () => {
-    const connections = [connectRedis(REDIS_URL, 'contract', silent)];
+    const connections = [connectRedis(CONTRACT_REDIS_URL, 'contract', silent)];
     const keys = new Set<string>();
     return {
       store: createRedisCodeStore(connections[0] as Redis),
       peers: async (count) =>
         Array.from({ length: count }, () => {
-          const redis = connectRedis(REDIS_URL, 'contract-peer', silent);
+          const redis = connectRedis(CONTRACT_REDIS_URL, 'contract-peer', silent);
           connections.push(redis);
           return createRedisCodeStore(redis);
         }),
       elapse: async (ms) => {
-        if (keys.size > 0) await admin.eval(ELAPSE_LUA, keys.size, ...keys, ms);
+        await elapseKeys(admin(), keys, ms);
       },
       track: (key) => {
         keys.add(key);
         return key;
       },
       cleanup: async () => {
-        if (keys.size > 0) await admin.del(...keys);
+        if (keys.size > 0) await admin().del(...keys);
         for (const redis of connections) redis.disconnect();
       },
     };
@@ -653,7 +631,7 @@ describe.skipIf(!redisAvailable)('Redis', () => {
 
   describe('Redis code store', () => {
     it('writes Meiduo’s keys as plain strings with their lifetimes, as Django reads them', async () => {
-      const redis = connectRedis(REDIS_URL, 'django-format', silent);
+      const redis = connectRedis(CONTRACT_REDIS_URL, 'django-format', silent);
       const store = createRedisCodeStore(redis);
       const mobile = randomMobile();
       const uuid = randomBytes(16).toString('hex');
@@ -670,15 +648,15 @@ describe.skipIf(!redisAvailable)('Redis', () => {
           attemptsKey: `meiduo-users-test:attempts:${mobile}`,
           quotas: [],
         });
-        for (const key of keys) expect(await admin.type(key)).toBe('string');
-        expect(await admin.get(`img_${uuid}`)).toBe('K7PQ');
-        expect(await admin.get(`send_flag_${mobile}`)).toBe('1');
-        expect(await admin.get(`sms_${mobile}`)).toBe(code);
-        expect(await admin.ttl(`img_${uuid}`)).toBeGreaterThan(295);
-        expect(await admin.ttl(`send_flag_${mobile}`)).toBeGreaterThan(55);
-        expect(await admin.ttl(`sms_${mobile}`)).toBeGreaterThan(295);
+        for (const key of keys) expect(await admin().type(key)).toBe('string');
+        expect(await admin().get(`img_${uuid}`)).toBe('K7PQ');
+        expect(await admin().get(`send_flag_${mobile}`)).toBe('1');
+        expect(await admin().get(`sms_${mobile}`)).toBe(code);
+        expect(await admin().ttl(`img_${uuid}`)).toBeGreaterThan(295);
+        expect(await admin().ttl(`send_flag_${mobile}`)).toBeGreaterThan(55);
+        expect(await admin().ttl(`sms_${mobile}`)).toBeGreaterThan(295);
         // And what Django writes, the store reads.
-        await admin.set(`sms_${mobile}`, '024680', 'EX', 300);
+        await admin().set(`sms_${mobile}`, '024680', 'EX', 300);
         expect(
           await store.checkCode({
             codeKey: `sms_${mobile}`,
@@ -688,13 +666,13 @@ describe.skipIf(!redisAvailable)('Redis', () => {
           }),
         ).toEqual({ kind: 'ok' });
       } finally {
-        await admin.del(...keys, `meiduo-users-test:attempts:${mobile}`);
+        await admin().del(...keys, `meiduo-users-test:attempts:${mobile}`);
         await store.close();
       }
     });
 
     it('serves the first command issued right after connecting', async () => {
-      const redis = connectRedis(REDIS_URL, 'startup', silent);
+      const redis = connectRedis(CONTRACT_REDIS_URL, 'startup', silent);
       const store = createRedisCodeStore(redis);
       try {
         expect(redis.status).not.toBe('ready');
@@ -736,8 +714,8 @@ describe.skipIf(!redisAvailable)('Redis', () => {
     });
 
     it('recovers by itself after an outage', async () => {
-      const proxy = await startProxy(new URL(REDIS_URL));
-      const url = new URL(REDIS_URL);
+      const proxy = await startProxy(new URL(CONTRACT_REDIS_URL));
+      const url = new URL(CONTRACT_REDIS_URL);
       url.port = String(proxy.port);
       const redis = connectRedis(url.toString(), 'outage', silent);
       const store = createRedisCodeStore(redis);
@@ -755,7 +733,7 @@ describe.skipIf(!redisAvailable)('Redis', () => {
         expect(value).toBe('before');
       } finally {
         await proxy.stop();
-        await admin.del(key);
+        await admin().del(key);
         await store.close();
       }
     });

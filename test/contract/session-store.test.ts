@@ -8,23 +8,19 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connectRedis } from '../../src/adapters/redis.js';
 import { createRedisSessionStore } from '../../src/adapters/session-store/redis.js';
 import { createSqliteSessionStore } from '../../src/adapters/session-store/sqlite.js';
 import { openSqlite } from '../../src/adapters/sqlite.js';
 import { DependencyError } from '../../src/domain/errors.js';
 import type { SessionRecord, SessionStore } from '../../src/domain/ports.js';
-import { BACKEND_URLS, has } from '../backends.js';
+import { has } from '../backends.js';
+import { CONTRACT_REDIS_URL, elapseKeys, useAdminRedis } from './redis-time.js';
 
 const redisAvailable = await has('redis');
-const REDIS_URL = (() => {
-  const url = new URL(BACKEND_URLS.redis);
-  url.pathname = '/3';
-  return url.toString();
-})();
 const silent = pino({ level: 'silent' });
 
 const HOUR_MS = 3_600_000;
@@ -170,18 +166,6 @@ sessionStoreContract('SQLite', async () => {
 
 // ---- Redis -------------------------------------------------------------------------------
 
-/** Shortens each key's lifetime by ms (deleting keys whose lifetime runs out), in one step. */
-const ELAPSE_LUA = `
-local ms = tonumber(ARGV[1])
-for _, key in ipairs(KEYS) do
-  local left = redis.call('PTTL', key)
-  if left > 0 then
-    if left <= ms then redis.call('DEL', key) else redis.call('PEXPIRE', key, left - ms) end
-  end
-end
-return 0
-`;
-
 async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
   const found: string[] = [];
   let cursor = '0';
@@ -194,27 +178,20 @@ async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
 }
 
 describe.skipIf(!redisAvailable)('Redis', () => {
-  let admin: Redis;
-  beforeAll(() => {
-    admin = new Redis(REDIS_URL);
-  });
-  afterAll(async () => {
-    await admin.quit();
-  });
+  const admin = useAdminRedis();
 
   sessionStoreContract('Redis', async () => {
     const keyPrefix = `meiduo-users-test:${randomBytes(6).toString('hex')}:`;
-    const redis = connectRedis(REDIS_URL, 'contract', silent);
+    const redis = connectRedis(CONTRACT_REDIS_URL, 'contract', silent);
     return {
       store: createRedisSessionStore(redis, { keyPrefix }),
       nowMs: () => Date.now(),
       elapse: async (ms) => {
-        const keys = await keysUnder(admin, keyPrefix);
-        if (keys.length > 0) await admin.eval(ELAPSE_LUA, keys.length, ...keys, ms);
+        await elapseKeys(admin(), await keysUnder(admin(), keyPrefix), ms);
       },
       cleanup: async () => {
-        const keys = await keysUnder(admin, keyPrefix);
-        if (keys.length > 0) await admin.del(...keys);
+        const keys = await keysUnder(admin(), keyPrefix);
+        if (keys.length > 0) await admin().del(...keys);
         redis.disconnect();
       },
     };
@@ -223,23 +200,25 @@ describe.skipIf(!redisAvailable)('Redis', () => {
   describe('Redis session store', () => {
     it('keeps only id hashes, under its prefix, expiring at the session’s absolute expiry', async () => {
       const keyPrefix = `meiduo-users-test:${randomBytes(6).toString('hex')}:`;
-      const store = createRedisSessionStore(connectRedis(REDIS_URL, 'layout', silent), { keyPrefix });
+      const store = createRedisSessionStore(connectRedis(CONTRACT_REDIS_URL, 'layout', silent), {
+        keyPrefix,
+      });
       const userId = randomUserId();
       const idHash = newIdHash();
       const expiresAtMs = Date.now() + 14 * DAY_MS;
       try {
         await store.create(idHash, { userId, expiresAtMs, persistent: true, createdAtMs: Date.now() });
-        const keys = await keysUnder(admin, keyPrefix);
+        const keys = await keysUnder(admin(), keyPrefix);
         expect(keys.sort()).toEqual(
           [`${keyPrefix}session:${idHash}`, `${keyPrefix}user-sessions:${userId}`].sort(),
         );
         for (const key of keys) {
-          const expiresAt = Number(await admin.call('PEXPIRETIME', key));
+          const expiresAt = Number(await admin().call('PEXPIRETIME', key));
           expect(expiresAt).toBe(expiresAtMs);
         }
       } finally {
-        const keys = await keysUnder(admin, keyPrefix);
-        if (keys.length > 0) await admin.del(...keys);
+        const keys = await keysUnder(admin(), keyPrefix);
+        if (keys.length > 0) await admin().del(...keys);
         await store.close();
       }
     });
