@@ -122,47 +122,59 @@ export function evaluateTargets(
     const on = be.name === 'embedded' ? 'embedded' : 'Redis + PostgreSQL';
     if (b) {
       // Each run against its own baseline, measured just before and after it.
-      const own = (run: RunResult, fallback: number) => run.baseline?.perSecond ?? fallback;
+      const vsOwnBaseline = (
+        id: string,
+        label: string,
+        run: RunResult,
+        fallback: number,
+        goal: number,
+        unit: string,
+      ) =>
+        ratioTarget(
+          `${id}-${be.name}`,
+          label,
+          run.requestsPerSecond,
+          run.baseline?.perSecond ?? fallback,
+          goal,
+          unit,
+          run.baseline?.samples,
+        );
       if (be.name !== 'embedded') {
         targets.push(
-          ratioTarget(
-            `sms-${be.name}`,
+          vsOwnBaseline(
+            'sms',
             `GET /sms_codes/ on ${on} vs hello-world`,
-            be.sms.requestsPerSecond,
-            own(be.sms, b.hello.requestsPerSecond),
+            be.sms,
+            b.hello.requestsPerSecond,
             t.smsCodesVsHello,
             'req/s',
-            be.sms.baseline?.samples,
           ),
         );
       }
       targets.push(
-        ratioTarget(
-          `image-${be.name}`,
+        vsOwnBaseline(
+          'image',
           `GET /image_codes/ on ${on} vs renderer alone`,
-          be.image.requestsPerSecond,
-          own(be.image, b.captchaPerSecond),
+          be.image,
+          b.captchaPerSecond,
           t.imageCodesVsRenderer,
           '/s',
-          be.image.baseline?.samples,
         ),
-        ratioTarget(
-          `register-${be.name}`,
+        vsOwnBaseline(
+          'register',
           `POST /register/ on ${on} vs hasher alone`,
-          be.register.requestsPerSecond,
-          own(be.register, b.hashesPerSecond),
+          be.register,
+          b.hashesPerSecond,
           t.registerVsHasher,
           '/s',
-          be.register.baseline?.samples,
         ),
-        ratioTarget(
-          `login-${be.name}`,
+        vsOwnBaseline(
+          'login',
           `POST /login/ on ${on} vs hasher alone`,
-          be.login.requestsPerSecond,
-          own(be.login, b.hashesPerSecond),
+          be.login,
+          b.hashesPerSecond,
           t.loginVsHasher,
           '/s',
-          be.login.baseline?.samples,
         ),
       );
     }
@@ -266,7 +278,42 @@ export function webRuns(
 
 // ---- text -------------------------------------------------------------------------------
 
-function table(headers: string[], rows: string[][], align: Array<'l' | 'r'>): string[] {
+/** A table's content, which the terminal and the markdown reports each lay out their own way. */
+interface TableSpec {
+  headers: string[];
+  rows: string[][];
+  align: Array<'l' | 'r'>;
+}
+
+function baselinesTable(b: Baselines, labels: { hello: string; hasher: string }): TableSpec {
+  return {
+    headers: ['baseline', 'per second', 'p50 ms', 'p99 ms'],
+    rows: [
+      [labels.hello, rate(b.hello.requestsPerSecond), fmt(b.hello.p50Ms), fmt(b.hello.p99Ms)],
+      ['captcha renderer alone', rate(b.captchaPerSecond), '', ''],
+      [labels.hasher, rate(b.hashesPerSecond), '', ''],
+      ['Redis PING round trips', rate(b.redisPingsPerSecond), '', ''],
+    ],
+    align: ['l', 'r', 'r', 'r'],
+  };
+}
+
+function webRunsTable(be: BackendResults): TableSpec {
+  return {
+    headers: ['run', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB'],
+    rows: webRuns(be).map((w) => [
+      w.name + (w.exhausted ? ' (pool ran dry)' : ''),
+      rate(w.run.requestsPerSecond),
+      fmt(w.run.p50Ms),
+      fmt(w.run.p99Ms),
+      fmt(w.run.errors),
+      fmt(w.peakRssMb),
+    ]),
+    align: ['l', 'r', 'r', 'r', 'r', 'r'],
+  };
+}
+
+function table({ headers, rows, align }: TableSpec): string[] {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const cell = (s: string, i: number) =>
     align[i] === 'r' ? s.padStart(widths[i] ?? 0) : s.padEnd(widths[i] ?? 0);
@@ -293,40 +340,17 @@ export function terminalReport(r: BenchResults): string {
     lines.push('Baselines (same run, same duration and concurrency)');
     lines.push(
       ...table(
-        ['baseline', 'per second', 'p50 ms', 'p99 ms'],
-        [
-          [
-            'Fastify hello-world (service options)',
-            rate(b.hello.requestsPerSecond),
-            fmt(b.hello.p50Ms),
-            fmt(b.hello.p99Ms),
-          ],
-          ['captcha renderer alone', rate(b.captchaPerSecond), '', ''],
-          ['password hasher alone (argon2id, service settings)', rate(b.hashesPerSecond), '', ''],
-          ['Redis PING round trips', rate(b.redisPingsPerSecond), '', ''],
-        ],
-        ['l', 'r', 'r', 'r'],
+        baselinesTable(b, {
+          hello: 'Fastify hello-world (service options)',
+          hasher: 'password hasher alone (argon2id, service settings)',
+        }),
       ),
       '',
     );
   }
   for (const be of r.backends) {
     lines.push(be.label);
-    lines.push(
-      ...table(
-        ['run', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB'],
-        webRuns(be).map((w) => [
-          w.name + (w.exhausted ? ' (pool ran dry)' : ''),
-          rate(w.run.requestsPerSecond),
-          fmt(w.run.p50Ms),
-          fmt(w.run.p99Ms),
-          fmt(w.run.errors),
-          fmt(w.peakRssMb),
-        ]),
-        ['l', 'r', 'r', 'r', 'r', 'r'],
-      ),
-      '',
-    );
+    lines.push(...table(webRunsTable(be)), '');
   }
   if (r.queue) {
     const q = r.queue;
@@ -339,18 +363,18 @@ export function terminalReport(r: BenchResults): string {
   }
   lines.push('Targets');
   lines.push(
-    ...table(
-      ['target', 'measured', 'goal', 'met', 'figures'],
-      r.targets.map((t) => [t.label, targetValue(t), targetGoal(t), t.met ? 'yes' : 'NO', t.detail]),
-      ['l', 'r', 'r', 'l', 'l'],
-    ),
+    ...table({
+      headers: ['target', 'measured', 'goal', 'met', 'figures'],
+      rows: r.targets.map((t) => [t.label, targetValue(t), targetGoal(t), t.met ? 'yes' : 'NO', t.detail]),
+      align: ['l', 'r', 'r', 'l', 'l'],
+    }),
   );
   return lines.join('\n');
 }
 
 // ---- markdown ---------------------------------------------------------------------------
 
-function mdTable(headers: string[], rows: string[][], align: Array<'l' | 'r'>): string[] {
+function mdTable({ headers, rows, align }: TableSpec): string[] {
   return [
     `| ${headers.join(' | ')} |`,
     `|${align.map((a) => (a === 'r' ? '---:' : '---')).join('|')}|`,
@@ -363,9 +387,9 @@ export function machineLine(m: Machine): string {
 }
 
 export function targetsMarkdown(r: BenchResults, notes: Record<string, string>): string[] {
-  return mdTable(
-    ['target', 'measured', 'goal', 'met', 'figures', 'why, when missed'],
-    r.targets.map((t) => [
+  return mdTable({
+    headers: ['target', 'measured', 'goal', 'met', 'figures', 'why, when missed'],
+    rows: r.targets.map((t) => [
       t.label,
       targetValue(t),
       targetGoal(t),
@@ -373,8 +397,8 @@ export function targetsMarkdown(r: BenchResults, notes: Record<string, string>):
       t.detail,
       t.met ? '' : (notes[t.id.replace(/-(embedded|redis-postgres)$/, '')] ?? notes[t.id] ?? ''),
     ]),
-    ['l', 'r', 'r', 'l', 'l', 'l'],
-  );
+    align: ['l', 'r', 'r', 'l', 'l', 'l'],
+  });
 }
 
 export function resultsMarkdown(r: BenchResults, notes: Record<string, string>): string {
@@ -385,55 +409,25 @@ export function resultsMarkdown(r: BenchResults, notes: Record<string, string>):
       '## Baselines',
       '',
       ...mdTable(
-        ['baseline', 'per second', 'p50 ms', 'p99 ms'],
-        [
-          [
-            'Fastify hello-world with the service’s options',
-            rate(b.hello.requestsPerSecond),
-            fmt(b.hello.p50Ms),
-            fmt(b.hello.p99Ms),
-          ],
-          ['captcha renderer alone', rate(b.captchaPerSecond), '', ''],
-          [
-            'password hasher alone (argon2id m=19456 t=2 p=1, HASH_CONCURRENCY = cores − 1)',
-            rate(b.hashesPerSecond),
-            '',
-            '',
-          ],
-          ['Redis PING round trips', rate(b.redisPingsPerSecond), '', ''],
-        ],
-        ['l', 'r', 'r', 'r'],
+        baselinesTable(b, {
+          hello: 'Fastify hello-world with the service’s options',
+          hasher: 'password hasher alone (argon2id m=19456 t=2 p=1, HASH_CONCURRENCY = cores − 1)',
+        }),
       ),
       '',
     );
   }
   for (const be of r.backends) {
-    lines.push(
-      `## ${be.label}`,
-      '',
-      ...mdTable(
-        ['run', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MB'],
-        webRuns(be).map((w) => [
-          w.name + (w.exhausted ? ' (pool ran dry)' : ''),
-          rate(w.run.requestsPerSecond),
-          fmt(w.run.p50Ms),
-          fmt(w.run.p99Ms),
-          fmt(w.run.errors),
-          fmt(w.peakRssMb),
-        ]),
-        ['l', 'r', 'r', 'r', 'r', 'r'],
-      ),
-      '',
-    );
+    lines.push(`## ${be.label}`, '', ...mdTable(webRunsTable(be)), '');
   }
   if (r.queue) {
     const q = r.queue;
     lines.push(
       '## Queue',
       '',
-      ...mdTable(
-        ['run', 'jobs', 'jobs/s', 'enqueue-to-send p50 ms', 'p99 ms'],
-        [
+      ...mdTable({
+        headers: ['run', 'jobs', 'jobs/s', 'enqueue-to-send p50 ms', 'p99 ms'],
+        rows: [
           [
             `all at once, ${q.workers} worker processes × ${q.concurrency}`,
             fmt(q.jobs),
@@ -449,8 +443,8 @@ export function resultsMarkdown(r: BenchResults, notes: Record<string, string>):
             fmt(q.steadyP99Ms, 1),
           ],
         ],
-        ['l', 'r', 'r', 'r', 'r'],
-      ),
+        align: ['l', 'r', 'r', 'r', 'r'],
+      }),
       '',
     );
   }
