@@ -26,6 +26,11 @@ describe('send-sms job handler', () => {
   let store: CodeStore;
   const log = pino({ level: 'silent' });
   const info = (id: string, attempt = 1) => ({ id, attempt, maxAttempts: 6 });
+  /** The handler over this test's store, with a 5-minute code lifetime and no test numbers unless told. */
+  const handlerFor = (
+    sms: SmsProvider,
+    { codeTtlSeconds = 300, testNumbers = new Map<string, string>() } = {},
+  ) => createSendSmsHandler({ codeStore: store, sms, log, codeTtlSeconds, testNumbers });
 
   beforeEach(() => {
     db = openSqlite(':memory:');
@@ -35,13 +40,7 @@ describe('send-sms job handler', () => {
 
   it('sends the code stored for the mobile, with the job id as idempotency key on every attempt', async () => {
     const { provider, printed, messages } = recordingProvider();
-    const handle = createSendSmsHandler({
-      codeStore: store,
-      sms: provider,
-      log,
-      codeTtlSeconds: 300,
-      testNumbers: new Map(),
-    });
+    const handle = handlerFor(provider);
     await store.set('sms_13155667788', '939466', 300);
 
     const first = await handle({ mobile: '13155667788', purpose: 'register' }, info('job-1'));
@@ -58,13 +57,7 @@ describe('send-sms job handler', () => {
 
   it('sends nothing when the code expired or was used before the job ran', async () => {
     const { provider, messages } = recordingProvider();
-    const handle = createSendSmsHandler({
-      codeStore: store,
-      sms: provider,
-      log,
-      codeTtlSeconds: 300,
-      testNumbers: new Map(),
-    });
+    const handle = handlerFor(provider);
     await store.set('sms_13155667788', '939466', 300);
     await store.take('sms_13155667788');
 
@@ -76,13 +69,7 @@ describe('send-sms job handler', () => {
 
   it('sends no SMS to a test-mode number, even with a code stored', async () => {
     const { provider, messages } = recordingProvider();
-    const handle = createSendSmsHandler({
-      codeStore: store,
-      sms: provider,
-      log,
-      codeTtlSeconds: 300,
-      testNumbers: new Map([['13800000000', '123456']]),
-    });
+    const handle = handlerFor(provider, { testNumbers: new Map([['13800000000', '123456']]) });
     await store.set('sms_13800000000', '123456', 300);
 
     const outcome = await handle({ mobile: '13800000000', purpose: 'register' }, info('job-3'));
@@ -94,13 +81,7 @@ describe('send-sms job handler', () => {
   it('says the validity in whole minutes, at least one', async () => {
     const { provider, messages } = recordingProvider();
     for (const ttl of [600, 20]) {
-      const handle = createSendSmsHandler({
-        codeStore: store,
-        sms: provider,
-        log,
-        codeTtlSeconds: ttl,
-        testNumbers: new Map(),
-      });
+      const handle = handlerFor(provider, { codeTtlSeconds: ttl });
       await store.set('sms_13155667788', '111111', ttl);
       await handle({ mobile: '13155667788', purpose: 'register' }, info(`ttl-${ttl}`));
     }
@@ -109,13 +90,7 @@ describe('send-sms job handler', () => {
 
   it('lets a store failure reach the queue (which retries it as transient)', async () => {
     const { provider, messages } = recordingProvider();
-    const handle = createSendSmsHandler({
-      codeStore: store,
-      sms: provider,
-      log,
-      codeTtlSeconds: 300,
-      testNumbers: new Map(),
-    });
+    const handle = handlerFor(provider);
     db.close();
     await expect(handle({ mobile: '13155667788', purpose: 'register' }, info('job-4'))).rejects.toThrow();
     expect(messages).toHaveLength(0);
