@@ -242,6 +242,28 @@ for (const [name, available, make] of backends) {
       await harness?.cleanup();
       harness = undefined;
     });
+    /** One job through a one-slot worker, until its ending is logged and the queue is idle. */
+    const runOneJob = async (attempts: number, answer: () => JobOutcome) => {
+      const { log, ends } = captureLog();
+      const h = open({ log, attempts });
+      const { calls, handler } = scripted(h.now, answer);
+      h.queue.startWorker(handler, 1);
+      await h.queue.enqueue({ mobile: randomMobile(), purpose: 'register' });
+      await waitFor('the ending', () => ends().length === 1);
+      await waitFor('an idle queue', h.idle);
+      return { calls, ends };
+    };
+    /** A worker of that concurrency whose every call waits at a gate the test opens; one attempt a job. */
+    const gatedWorker = (concurrency: number) => {
+      const { log, ends } = captureLog();
+      const h = open({ log, attempts: 1 });
+      const g = gate();
+      h.queue.startWorker(async () => {
+        await g.pass();
+        return ok;
+      }, concurrency);
+      return { h, g, ends };
+    };
 
     it('runs jobs enqueued before the worker starts, each once, and logs each ending once', async () => {
       const { log, ends } = captureLog();
@@ -321,17 +343,11 @@ for (const [name, available, make] of backends) {
     });
 
     it('gives up after the allowed attempts and logs that final failure once', async () => {
-      const { log, ends } = captureLog();
-      const h = open({ log, attempts: 3 });
-      const { calls, handler } = scripted(h.now, () => ({
+      const { calls, ends } = await runOneJob(3, () => ({
         kind: 'transient',
         provider: 'test',
         detail: 'E429',
       }));
-      h.queue.startWorker(handler, 1);
-      await h.queue.enqueue({ mobile: randomMobile(), purpose: 'register' });
-      await waitFor('the ending', () => ends().length === 1);
-      await waitFor('an idle queue', h.idle);
 
       expect(calls.map((c) => c.attempt)).toEqual([1, 2, 3]);
       expect(ends()[0]).toMatchObject({
@@ -344,17 +360,11 @@ for (const [name, available, make] of backends) {
     });
 
     it('ends a skipped job (its code expired) without retrying it', async () => {
-      const { log, ends } = captureLog();
-      const h = open({ log, attempts: 5 });
-      const { calls, handler } = scripted(h.now, () => ({
+      const { calls, ends } = await runOneJob(5, () => ({
         kind: 'skipped',
         provider: 'test',
         detail: 'code expired',
       }));
-      h.queue.startWorker(handler, 1);
-      await h.queue.enqueue({ mobile: randomMobile(), purpose: 'register' });
-      await waitFor('the ending', () => ends().length === 1);
-      await waitFor('an idle queue', h.idle);
 
       expect(calls).toHaveLength(1);
       expect(ends()[0]).toMatchObject({ outcome: 'skipped', attempts: 1, level: 30 });
@@ -377,13 +387,7 @@ for (const [name, available, make] of backends) {
     });
 
     it('never has more jobs in flight than the concurrency', async () => {
-      const { log, ends } = captureLog();
-      const h = open({ log, attempts: 1 });
-      const g = gate();
-      h.queue.startWorker(async () => {
-        await g.pass();
-        return ok;
-      }, 3);
+      const { h, g, ends } = gatedWorker(3);
       for (let i = 0; i < 9; i++) await h.queue.enqueue({ mobile: randomMobile(), purpose: 'register' });
       for (let round = 1; round <= 3; round++) {
         await waitFor(`3 jobs in flight (round ${round})`, () => g.held() === 3);
@@ -394,13 +398,7 @@ for (const [name, available, make] of backends) {
     });
 
     it('close() waits for the jobs in flight and refuses new jobs', async () => {
-      const { log, ends } = captureLog();
-      const h = open({ log, attempts: 1 });
-      const g = gate();
-      h.queue.startWorker(async () => {
-        await g.pass();
-        return ok;
-      }, 2);
+      const { h, g, ends } = gatedWorker(2);
       await h.queue.enqueue({ mobile: randomMobile(), purpose: 'register' });
       await h.queue.enqueue({ mobile: randomMobile(), purpose: 'register' });
       await waitFor('2 jobs in flight', () => g.held() === 2);
