@@ -7,7 +7,6 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildServer } from '../src/build.js';
 import { type Config, loadConfig } from '../src/config.js';
@@ -18,6 +17,7 @@ import { createLogger } from '../src/logger.js';
 import { startSmsWorker } from '../src/startup.js';
 import { BACKEND_URLS, has } from './backends.js';
 import { type DatabaseKind, freshDatabase } from './databases.js';
+import { logSink } from './log-sink.js';
 
 export type StoreBackend = 'sqlite' | 'redis';
 
@@ -148,14 +148,8 @@ export async function buildTestApp(
     ...databaseUrl,
     ...env,
   });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
-  const log = createLogger(config, sink);
+  const { stream, raw: logs } = logSink();
+  const log = createLogger(config, stream);
   const clock = fakeClock();
   const recorder = recordingProvider();
   const deps = await createDeps(config, log, {

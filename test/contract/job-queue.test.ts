@@ -8,7 +8,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import { DependencyError } from '../../src/domain/errors.js';
 import type { JobInfo, JobOutcome, JobQueue, SendOutcomeKind, SmsJob } from '../../src/domain/ports.js';
 import { createSendSmsHandler, SEND_SMS_JOB } from '../../src/jobs/send-sms.js';
 import { BACKEND_URLS, has } from '../backends.js';
+import { logSink } from '../log-sink.js';
 
 const REDIS_URL = (() => {
   const url = new URL(BACKEND_URLS.redis);
@@ -39,18 +39,7 @@ interface LogLine {
 
 /** A pino logger writing into memory, as the service's logger writes to stdout. */
 function captureLog() {
-  const raw: string[] = [];
-  const lines: LogLine[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) {
-        if (!line) continue;
-        raw.push(line);
-        lines.push(JSON.parse(line) as LogLine);
-      }
-      done();
-    },
-  });
+  const { stream, raw, lines } = logSink<LogLine>();
   const log = pino({ level: 'debug' }, stream);
   const ends = () => lines.filter((l) => l.msg.startsWith('sms job finished'));
   return { log, raw, lines, ends };

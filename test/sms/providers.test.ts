@@ -4,13 +4,14 @@
  * answers with the vendor's documented bodies. Then the failover chain and the start-up checks
  * of createSmsProvider.
  */
-import { Writable } from 'node:stream';
+
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAliyunProvider } from '../../src/adapters/sms-provider/aliyun.js';
 import { createSmsProvider } from '../../src/adapters/sms-provider/index.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import type { SendOutcomeKind } from '../../src/domain/ports.js';
+import { logSink } from '../log-sink.js';
 import { startFakeServer } from './fakes/server.js';
 import {
   aliyun,
@@ -283,13 +284,7 @@ interface Chain {
 
 async function chain(vendors: Vendor[], env: Record<string, string> = {}): Promise<Chain> {
   const fakes = await Promise.all(vendors.map((v) => v.start()));
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(JSON.parse(String(chunk)));
-      done();
-    },
-  });
+  const { stream: sink, lines } = logSink();
   const config = loadConfig({
     SMS_PROVIDER: vendors.map((v) => v.name).join(','),
     SMS_TIMEOUT_MS: String(TIMEOUT_MS),

@@ -3,7 +3,7 @@
  * createSmsProvider against the local stand-ins: what gets retried, what does not, and how
  * many SMS the phone ends up with.
  */
-import { Writable } from 'node:stream';
+
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteCodeStore } from '../../src/adapters/code-store/sqlite.js';
@@ -13,6 +13,7 @@ import { openSqlite } from '../../src/adapters/sqlite.js';
 import { loadConfig } from '../../src/config.js';
 import type { JobQueue } from '../../src/domain/ports.js';
 import { createSendSmsHandler } from '../../src/jobs/send-sms.js';
+import { logSink } from '../log-sink.js';
 import type { Script } from './fakes/server.js';
 import {
   aliyun,
@@ -58,16 +59,8 @@ async function world(vendors: Vendor[], scripts: Script[][], timeoutMs = TIMEOUT
   fakes.forEach((f, i) => {
     f.next(...(scripts[i] ?? []));
   });
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk, _enc, done) {
-        lines.push(JSON.parse(String(chunk)));
-        done();
-      },
-    }),
-  );
+  const { stream, lines } = logSink();
+  const log = pino({ level: 'debug' }, stream);
   const config = loadConfig({
     SMS_PROVIDER: vendors.map((v) => v.name).join(','),
     SMS_TIMEOUT_MS: String(timeoutMs),
