@@ -7,7 +7,7 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({
       HOST: '127.0.0.1',
       PORT: 8000,
-      DATABASE_URL: 'sqlite:data/meiduo.sqlite3',
+      database: { kind: 'sqlite', path: 'data/meiduo.sqlite3' },
       SMS_PROVIDER: 'console',
       PASSWORD_HASHER: 'argon2',
       ERROR_STATUS_MODE: 'http',
@@ -33,6 +33,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ CORS_ORIGINS: '*' })).toThrow(/^Invalid setting CORS_ORIGINS/);
     expect(() => loadConfig({ DATABASE_URL: 'oracle://x' })).toThrow(/^Invalid setting DATABASE_URL/);
     expect(() => loadConfig({ RUN_WORKER: 'false' })).toThrow(/^Invalid setting RUN_WORKER/);
+  });
+
+  it('reads DATABASE_URL once into the database it names', () => {
+    expect(loadConfig({ DATABASE_URL: 'sqlite:/srv/users.db' }).database).toEqual({
+      kind: 'sqlite',
+      path: '/srv/users.db',
+    });
+    for (const url of ['postgres://u@db/meiduo', 'postgresql://u@db/meiduo']) {
+      expect(loadConfig({ DATABASE_URL: url }).database).toEqual({ kind: 'postgres', url });
+    }
+    for (const url of ['mysql://root@db/meiduo', 'mariadb://root@db/meiduo']) {
+      expect(loadConfig({ DATABASE_URL: url }).database).toEqual({ kind: 'mysql', url });
+    }
+    expect(loadConfig({ DATA_DIR: '/var/lib/meiduo' }).database).toEqual({
+      kind: 'sqlite',
+      path: '/var/lib/meiduo/meiduo.sqlite3',
+    });
   });
 
   it('derives the Redis URLs and warns for unusual combinations', () => {

@@ -196,9 +196,13 @@ export const ConfigSchema = Type.Object({
 
 type Settings = Static<typeof ConfigSchema>;
 
+/** DATABASE_URL, parsed once: the embedded SQLite file or a server database's URL. */
+export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres' | 'mysql'; url: string };
+
 /** Validated settings with the derived defaults filled in. */
-export type Config = Settings & {
-  DATABASE_URL: string;
+export type Config = Omit<Settings, 'DATABASE_URL'> & {
+  /** Where the users live (DATABASE_URL, or the embedded default under DATA_DIR). */
+  database: DatabaseTarget;
   providers: ProviderName[];
   csrfTrustedOrigins: string[];
   corsOrigins: string[];
@@ -215,6 +219,14 @@ export class ConfigError extends Error {
 
 const SECRET = /SECRET|TOKEN|PASSWORD|KEY_ID|_KEY$/;
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
+
+/** Reads a DATABASE_URL; throws ConfigError for a scheme the service does not speak. */
+export function parseDatabaseUrl(url: string): DatabaseTarget {
+  if (url.startsWith('sqlite:')) return { kind: 'sqlite', path: url.slice('sqlite:'.length) };
+  if (/^postgres(ql)?:\/\//.test(url)) return { kind: 'postgres', url };
+  if (/^(mysql|mariadb):\/\//.test(url)) return { kind: 'mysql', url };
+  throw new ConfigError('Invalid setting DATABASE_URL: must start with sqlite:, postgres://, or mysql://');
+}
 
 function list(value: string): string[] {
   return value
@@ -242,10 +254,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const s = converted as Settings;
 
-  const databaseUrl = s.DATABASE_URL ?? `sqlite:${join(s.DATA_DIR, 'meiduo.sqlite3')}`;
-  if (!/^(sqlite:|postgres(ql)?:\/\/|mysql:\/\/|mariadb:\/\/)/.test(databaseUrl)) {
-    throw new ConfigError('Invalid setting DATABASE_URL: must start with sqlite:, postgres://, or mysql://');
-  }
+  const database: DatabaseTarget =
+    s.DATABASE_URL === undefined
+      ? { kind: 'sqlite', path: join(s.DATA_DIR, 'meiduo.sqlite3') }
+      : parseDatabaseUrl(s.DATABASE_URL);
   for (const name of ['REDIS_URL', 'VERIFY_REDIS_URL', 'SESSION_REDIS_URL', 'QUEUE_REDIS_URL'] as const) {
     const url = s[name];
     if (url !== undefined && !/^rediss?:\/\/\S+$/.test(url)) {
@@ -285,7 +297,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const config: Config = {
     ...s,
-    DATABASE_URL: databaseUrl,
+    database,
     VERIFY_REDIS_URL: s.VERIFY_REDIS_URL ?? redis,
     SESSION_REDIS_URL: s.SESSION_REDIS_URL ?? redis,
     QUEUE_REDIS_URL: s.QUEUE_REDIS_URL ?? redis,
@@ -297,7 +309,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     warnings: [],
   };
   const anyRedis = config.VERIFY_REDIS_URL ?? config.SESSION_REDIS_URL ?? config.QUEUE_REDIS_URL;
-  if (anyRedis && databaseUrl.startsWith('sqlite:')) {
+  if (anyRedis && database.kind === 'sqlite') {
     config.warnings.push('Redis is configured but users are in SQLite: users stay on this one machine');
   }
   if (anyRedis && providers.includes('console')) {

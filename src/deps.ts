@@ -10,6 +10,7 @@ import { openSqlite, type SqliteDatabase } from './adapters/sqlite.js';
 import { openUserDatabase } from './adapters/user-repository/database.js';
 import { createKyselyUserRepository } from './adapters/user-repository/kysely.js';
 import type { Config } from './config.js';
+import { KEY_PREFIX } from './domain/keys.js';
 import { createPasswordHasher } from './domain/password.js';
 import type {
   CaptchaRenderer,
@@ -39,9 +40,6 @@ export interface Deps {
 
 export const systemClock: Clock = { nowMs: () => Date.now() };
 
-/** Our own Redis keys and BullMQ's live under this prefix; Django's three keys do not. */
-export const KEY_PREFIX = 'meiduo-users:';
-
 export interface DepsOptions {
   /** Bring the user table up to date. */
   migrate?: boolean;
@@ -65,9 +63,8 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
   const localSqlite = (): SqliteDatabase => {
     if (!sqlite) {
       mkdirSync(config.DATA_DIR, { recursive: true });
-      const path = config.DATABASE_URL.startsWith('sqlite:')
-        ? config.DATABASE_URL.slice('sqlite:'.length)
-        : join(config.DATA_DIR, 'codes.sqlite3');
+      const path =
+        config.database.kind === 'sqlite' ? config.database.path : join(config.DATA_DIR, 'codes.sqlite3');
       const db = openSqlite(path);
       sqlite = db;
       closers.push(async () => {
@@ -77,10 +74,10 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
     return sqlite;
   };
   try {
-    const userDb = await openUserDatabase(config.DATABASE_URL, {
+    const userDb = await openUserDatabase(config.database, {
       poolSize: config.DATABASE_POOL_SIZE,
       statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
-      sqlite: config.DATABASE_URL.startsWith('sqlite:') ? localSqlite() : undefined,
+      sqlite: config.database.kind === 'sqlite' ? localSqlite() : undefined,
     });
     closers.push(() => userDb.close());
     if (options.migrate) await migrateToLatest(userDb);

@@ -16,7 +16,7 @@ async function main(): Promise<number> {
   }
   const config = loadConfigOrExit();
   const log = createLogger(config);
-  const database = await openUserDatabase(config.DATABASE_URL, {
+  const database = await openUserDatabase(config.database, {
     poolSize: 1,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
   });

@@ -11,7 +11,7 @@ async function main() {
   const log = createLogger(config);
   for (const warning of config.warnings) log.warn(warning);
 
-  const deps = await createDeps(config, log, { migrate: config.DATABASE_URL.startsWith('sqlite:') });
+  const deps = await createDeps(config, log, { migrate: config.database.kind === 'sqlite' });
   if (config.RUN_WORKER) startSmsWorker(deps, config, log);
   const server = await buildServer(config, deps, log);
   await server.listen({ host: config.HOST, port: config.PORT });

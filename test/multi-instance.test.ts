@@ -28,6 +28,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BULLMQ_DEFAULTS } from '../src/adapters/job-queue/bullmq.js';
 import { maskMobile } from '../src/adapters/job-queue/outcome.js';
+import { KEY_PREFIX } from '../src/domain/keys.js';
 import { SEND_SMS_JOB } from '../src/jobs/send-sms.js';
 import { BACKEND_URLS, has } from './backends.js';
 import { type DatabaseKind, type FreshDatabase, freshDatabase } from './databases.js';
@@ -55,8 +56,8 @@ const REDIS_URL = (() => {
   url.pathname = '/6';
   return url.toString();
 })();
-/** deps.ts's BullMQ prefix (`${KEY_PREFIX}bull`), spelled out: importing deps.ts loads every adapter. */
-const QUEUE_PREFIX = 'meiduo-users:bull';
+/** deps.ts's BullMQ prefix (importing deps.ts would load every adapter). */
+const QUEUE_PREFIX = `${KEY_PREFIX}bull`;
 const WORKER_CONCURRENCY = 8;
 /** HTTP requests in flight at once: the machine is shared with other suites. */
 const IN_FLIGHT = 50;

@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { withDeadline } from '../deadline.js';
+import { KEY_PREFIX } from '../domain/keys.js';
 
 /** How long a command waits for a connection that is not ready yet (start-up, reconnect). */
 export const READY_WAIT_MS = 1000;
@@ -42,7 +44,7 @@ function describeTarget(url: string): { target: string; password: string | undef
 export function connectRedis(url: string, name: string, log: Logger): Redis {
   const { target, password } = describeTarget(url);
   const redis = new Redis(url, {
-    connectionName: `meiduo-users:${name}`,
+    connectionName: `${KEY_PREFIX}${name}`,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
@@ -115,22 +117,7 @@ export function whenReady(redis: Redis, timeoutMs: number = READY_WAIT_MS): Prom
   if (redis.status === 'ready') return Promise.resolve();
   if (redis.status === 'end') return Promise.reject(new Error('redis connection closed'));
   if (redis.status === 'wait') redis.connect().catch(() => {});
-  return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`redis not ready within ${timeoutMs} ms (${redis.status})`)),
-      timeoutMs,
-    );
-    readyPromise(redis).then(
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
+  return withDeadline(readyPromise(redis), timeoutMs, `redis readiness (${redis.status})`);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { isObject } from './body.js';
 import { ApiError } from './errors.js';
 import { fixedWindow } from './limits.js';
 import type { Clock, CodeStore, PasswordHasher, SessionStore, User, UserRepository } from './ports.js';
@@ -40,10 +41,6 @@ export interface AccountsDeps {
     LOGIN_FAILURES_PER_IP: number;
     RATE_LIMITS: 'on' | 'off';
   };
-}
-
-function isObject(body: unknown): body is Record<string, unknown> {
-  return typeof body === 'object' && body !== null && !Array.isArray(body);
 }
 
 /** Login, sessions, logout and the session's user (API.md §2). */

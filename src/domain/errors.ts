@@ -41,6 +41,9 @@ export type ErrorId = keyof typeof ERRORS;
 export interface ErrorExtra {
   retry_after?: number;
   attempts_left?: number;
+  /** /readyz: which dependency answered. */
+  checks?: Record<string, boolean>;
+  test_mode?: boolean;
 }
 
 /** A refusal the client can act on. Routes throw it; the error handler renders it. */

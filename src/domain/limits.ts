@@ -1,4 +1,5 @@
 import { ApiError, type ErrorId } from './errors.js';
+import { KEY_PREFIX } from './keys.js';
 import type { Clock, CodeStore, Quota } from './ports.js';
 
 /*
@@ -6,7 +7,7 @@ import type { Clock, CodeStore, Quota } from './ports.js';
  * counter's lifetime is simply the rest of its window and `retry_after` is that rest.
  */
 
-export const QUOTA_PREFIX = 'meiduo-users:quota:';
+export const QUOTA_PREFIX = `${KEY_PREFIX}quota:`;
 const CHINA_OFFSET_MS = 8 * 3600 * 1000;
 
 export interface Window {

@@ -1,3 +1,4 @@
+import { isObject } from './body.js';
 import { ApiError } from './errors.js';
 import type { Clock, CodeStore, PasswordHasher, User, UserRepository } from './ports.js';
 import { MOBILE_RULE, smsAttemptsKey, smsCodeKey } from './verification.js';
@@ -19,10 +20,6 @@ export interface RegistrationDeps {
   hasher: PasswordHasher;
   clock: Clock;
   settings: { SMS_CODE_MAX_ATTEMPTS: number };
-}
-
-function isObject(body: unknown): body is Record<string, unknown> {
-  return typeof body === 'object' && body !== null && !Array.isArray(body);
 }
 
 /** POST /register/: the twelve checks of API.md §2, in their order. */

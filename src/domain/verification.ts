@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { captchaMatches, generateCaptchaText } from './captcha.js';
 import { ApiError, DependencyError, type ErrorId } from './errors.js';
+import { KEY_PREFIX } from './keys.js';
 import { chinaDayWindow, createLimiter, fixedWindow, quota } from './limits.js';
 import type { CaptchaImage, CaptchaRenderer, Clock, CodeStore, JobQueue, Quota } from './ports.js';
 
@@ -9,7 +10,7 @@ export const imageCodeKey = (uuid: string) => `img_${uuid}`;
 export const smsCodeKey = (mobile: string) => `sms_${mobile}`;
 export const sendFlagKey = (mobile: string) => `send_flag_${mobile}`;
 /** Ours, under the service's prefix. */
-export const smsAttemptsKey = (mobile: string) => `meiduo-users:sms-attempts:${mobile}`;
+export const smsAttemptsKey = (mobile: string) => `${KEY_PREFIX}sms-attempts:${mobile}`;
 
 export const UUID_RULE = /^[A-Za-z0-9_-]{1,64}$/;
 export const MOBILE_RULE = /^1[3-9]\d{9}$/;

@@ -1,5 +1,5 @@
 import { type CreateTableBuilder, type Kysely, type Migration, sql } from 'kysely';
-import type { UserDialect } from '../adapters/user-repository/database.js';
+import type { UserDialect } from '../adapters/user-repository/connection.js';
 
 /*
  * tb_users as Django's schema editor creates it for Meiduo's User model

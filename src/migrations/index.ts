@@ -1,5 +1,5 @@
 import { type Migration, type MigrationResultSet, Migrator } from 'kysely';
-import type { UserDatabase, UserDialect } from '../adapters/user-repository/database.js';
+import type { UserDatabase, UserDialect } from '../adapters/user-repository/connection.js';
 import { tbUsersMigration, tbUsersOrigin } from './001_tb_users.js';
 
 /*

@@ -1,21 +1,16 @@
 import type { FastifyInstance } from 'fastify';
+import { withDeadline } from '../deadline.js';
 import type { Deps } from '../deps.js';
 import { ok } from '../plugins/envelope.js';
 
 const CHECK_TIMEOUT_MS = 2000;
 
 async function check(probe: () => Promise<void>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
-  });
   try {
-    await Promise.race([probe(), timeout]);
+    await withDeadline(probe(), CHECK_TIMEOUT_MS, 'readiness check');
     return true;
   } catch {
     return false;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -33,14 +28,7 @@ export async function healthRoutes(app: FastifyInstance, opts: { deps: Deps; tes
     const checks = { database, code_store: codeStore, session_store: sessionStore, queue };
     const ready = database && codeStore && sessionStore && queue;
     if (!ready) {
-      return reply.code(503).send({
-        code: 503,
-        error: 'SERVICE_UNAVAILABLE',
-        message: '服务繁忙，请稍后再试',
-        errmsg: '服务繁忙，请稍后再试',
-        checks,
-        test_mode: testMode,
-      });
+      return reply.sendError('SERVICE_UNAVAILABLE', { checks, test_mode: testMode });
     }
     return ok('OK', { checks, test_mode: testMode });
   });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqlite } from '../../src/adapters/sqlite.js';
 import { openUserDatabase, type UserDatabase } from '../../src/adapters/user-repository/database.js';
 import { createKyselyUserRepository } from '../../src/adapters/user-repository/kysely.js';
+import { parseDatabaseUrl } from '../../src/config.js';
 import { DependencyError } from '../../src/domain/errors.js';
 import type { UserRepository } from '../../src/domain/ports.js';
 import { migrateDown, migrateToLatest } from '../../src/migrations/index.js';
@@ -30,7 +31,7 @@ const at = (iso: string) => new Date(iso);
 
 async function open(kind: DatabaseKind) {
   const fresh = await freshDatabase(kind);
-  const database = await openUserDatabase(fresh.url, OPTIONS);
+  const database = await openUserDatabase(parseDatabaseUrl(fresh.url), OPTIONS);
   return {
     database,
     repo: createKyselyUserRepository(database),
@@ -356,7 +357,10 @@ for (const [kind, available] of BACKENDS) {
         const fresh = await freshDatabase('sqlite');
         const handle = openSqlite(fresh.url.slice('sqlite:'.length));
         try {
-          const database = await openUserDatabase(fresh.url, { ...OPTIONS, sqlite: handle });
+          const database = await openUserDatabase(parseDatabaseUrl(fresh.url), {
+            ...OPTIONS,
+            sqlite: handle,
+          });
           await migrateToLatest(database);
           const shared = createKyselyUserRepository(database);
           const username = name();
@@ -376,7 +380,7 @@ for (const [kind, available] of BACKENDS) {
         // A port nobody listens on: the server is down.
         const port = await freePort();
         const scheme = kind === 'postgres' ? 'postgres://postgres' : 'mysql://root';
-        const down = await openUserDatabase(`${scheme}@127.0.0.1:${port}/meiduo`, OPTIONS);
+        const down = await openUserDatabase(parseDatabaseUrl(`${scheme}@127.0.0.1:${port}/meiduo`), OPTIONS);
         const dead = createKyselyUserRepository(down);
         try {
           for (const call of [
@@ -410,7 +414,10 @@ for (const [kind, available] of BACKENDS) {
 
       it('stops a statement at DATABASE_STATEMENT_TIMEOUT_MS on every pooled connection, also when reused', async () => {
         const fresh = await freshDatabase(kind);
-        const database = await openUserDatabase(fresh.url, { poolSize: 2, statementTimeoutMs: 300 });
+        const database = await openUserDatabase(parseDatabaseUrl(fresh.url), {
+          poolSize: 2,
+          statementTimeoutMs: 300,
+        });
         const sleep = kind === 'postgres' ? sql`select pg_sleep(5)` : sql`select sleep(5)`;
         try {
           // Warm both connections so the sleeps below run on reused ones.
@@ -431,7 +438,7 @@ for (const [kind, available] of BACKENDS) {
         const proxy = await freezableProxy(target.hostname, Number(target.port));
         const viaProxy = new URL(fresh.url);
         viaProxy.port = String(proxy.port);
-        const database = await openUserDatabase(viaProxy.toString(), {
+        const database = await openUserDatabase(parseDatabaseUrl(viaProxy.toString()), {
           poolSize: 1,
           statementTimeoutMs: 300,
         });
@@ -466,7 +473,10 @@ for (const [kind, available] of BACKENDS) {
       it('rejects within a couple of seconds when the host accepts connections but never answers', async () => {
         const silent = await silentServer();
         const scheme = kind === 'postgres' ? 'postgres://postgres' : 'mysql://root';
-        const hung = await openUserDatabase(`${scheme}@127.0.0.1:${silent.port}/meiduo`, OPTIONS);
+        const hung = await openUserDatabase(
+          parseDatabaseUrl(`${scheme}@127.0.0.1:${silent.port}/meiduo`),
+          OPTIONS,
+        );
         const repo = createKyselyUserRepository(hung);
         try {
           const started = Date.now();
@@ -565,10 +575,13 @@ async function freezableProxy(host: string, port: number) {
 
 /** Ends, from the server side, every connection to this test's own database. */
 async function killConnections(kind: DatabaseKind, database: UserDatabase): Promise<void> {
-  const admin = await openUserDatabase(kind === 'postgres' ? BACKEND_URLS.postgres : BACKEND_URLS.mysql, {
-    poolSize: 1,
-    statementTimeoutMs: 5000,
-  });
+  const admin = await openUserDatabase(
+    parseDatabaseUrl(kind === 'postgres' ? BACKEND_URLS.postgres : BACKEND_URLS.mysql),
+    {
+      poolSize: 1,
+      statementTimeoutMs: 5000,
+    },
+  );
   try {
     const { rows } = await (kind === 'postgres'
       ? sql<{ db: string }>`select current_database() as db`

@@ -404,7 +404,7 @@ describe.each(matrix)('users on $name', ({ store: backend, database }) => {
       const { client, body } = await registered();
       expect((await client.get('/info/')).statusCode).toBe(200);
       // Deactivated the way Django's admin does it: is_active = false in tb_users.
-      const admin = await openUserDatabase(t.config.DATABASE_URL, { poolSize: 1, statementTimeoutMs: 5000 });
+      const admin = await openUserDatabase(t.config.database, { poolSize: 1, statementTimeoutMs: 5000 });
       await admin.db
         .updateTable('tb_users')
         .set({ is_active: 0 })

@@ -22,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { withDeadline } from '../../deadline.js';
 import { DependencyError } from '../../domain/errors.js';
 import type { JobOutcome, JobQueue, SmsJob, SmsJobHandler } from '../../domain/ports.js';
 import { SEND_SMS_JOB } from '../../jobs/send-sms.js';
@@ -98,15 +99,6 @@ function firstReady(redis: Redis, timeoutMs: number): Promise<void> {
     redis.once('ready', onReady);
     redis.once('error', onError);
   });
-}
-
-function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {

@@ -6,7 +6,7 @@ import {
   READ_TIMEOUT_SLACK_MS,
   type UserDatabase,
   type UserDatabaseOptions,
-} from './database.js';
+} from './connection.js';
 import type { DB } from './schema.js';
 
 type MysqlFlavor = 'mariadb' | 'mysql';

@@ -6,7 +6,7 @@ import {
   READ_TIMEOUT_SLACK_MS,
   type UserDatabase,
   type UserDatabaseOptions,
-} from './database.js';
+} from './connection.js';
 import type { DB } from './schema.js';
 
 /** pg's DatabaseError carries the server's SQLSTATE and severity; anything else is the link. */
