@@ -8,6 +8,7 @@ import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createBullmqQueue } from '../src/adapters/job-queue/bullmq.js';
+import { connectRedis } from '../src/adapters/redis.js';
 import type { JobQueue } from '../src/domain/ports.js';
 import { QUEUE, REDIS_URL } from './config.js';
 import { cleanBenchRedis, RUN_TAG, redisWriter, smsItems } from './lib/fixtures.js';
@@ -166,7 +167,7 @@ export async function runQueue(log: (line: string) => void): Promise<QueueResult
   await writer.put([], [...warm, ...burstItems, ...steadyItems], 3600);
   await writer.close();
   const producer = createBullmqQueue({
-    url: REDIS_URL,
+    connection: connectRedis(REDIS_URL, 'queue', pino({ level: 'warn' })),
     prefix,
     log: pino({ level: 'warn' }),
     attempts: 6,

@@ -83,24 +83,28 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
     if (options.migrate) await migrateToLatest(userDb);
     const users = createKyselyUserRepository(userDb);
 
+    /** A connection from the one Redis module, closed last (after the adapter using it). */
+    const redis = async (url: string, name: string) => {
+      const { connectRedis } = await import('./adapters/redis.js');
+      const connection = connectRedis(url, name, log);
+      closers.push(async () => void connection.disconnect());
+      return connection;
+    };
+
     let codeStore: CodeStore;
     if (config.VERIFY_REDIS_URL) {
-      const { connectRedis } = await import('./adapters/redis.js');
       const { createRedisCodeStore } = await import('./adapters/code-store/redis.js');
-      const redis = connectRedis(config.VERIFY_REDIS_URL, 'verify', log);
-      closers.push(async () => void redis.disconnect());
-      codeStore = createRedisCodeStore(redis);
+      codeStore = createRedisCodeStore(await redis(config.VERIFY_REDIS_URL, 'verify'));
     } else {
       codeStore = createSqliteCodeStore(localSqlite(), clock);
     }
 
     let sessionStore: SessionStore;
     if (config.SESSION_REDIS_URL) {
-      const { connectRedis } = await import('./adapters/redis.js');
       const { createRedisSessionStore } = await import('./adapters/session-store/redis.js');
-      const redis = connectRedis(config.SESSION_REDIS_URL, 'session', log);
-      closers.push(async () => void redis.disconnect());
-      sessionStore = createRedisSessionStore(redis, { keyPrefix: KEY_PREFIX });
+      sessionStore = createRedisSessionStore(await redis(config.SESSION_REDIS_URL, 'session'), {
+        keyPrefix: KEY_PREFIX,
+      });
     } else {
       sessionStore = createSqliteSessionStore(localSqlite(), clock);
     }
@@ -114,7 +118,7 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
     const queue: JobQueue = config.QUEUE_REDIS_URL
       ? (await import('./adapters/job-queue/bullmq.js')).createBullmqQueue({
           ...queueOptions,
-          url: config.QUEUE_REDIS_URL,
+          connection: await redis(config.QUEUE_REDIS_URL, 'queue'),
           prefix: options.queuePrefix ?? `${KEY_PREFIX}bull`,
         })
       : createInProcessQueue(queueOptions);

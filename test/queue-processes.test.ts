@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BULLMQ_DEFAULTS, createBullmqQueue } from '../src/adapters/job-queue/bullmq.js';
+import { connectRedis } from '../src/adapters/redis.js';
 import { DependencyError } from '../src/domain/errors.js';
 import type { JobQueue } from '../src/domain/ports.js';
 import { BACKEND_URLS, has } from './backends.js';
@@ -172,7 +173,7 @@ describe.skipIf(!redisHere)('BullMQ with real worker processes', () => {
     const readyAfterMs = Date.now() - testStartMs;
 
     const producer = createBullmqQueue({
-      url: SHARED_REDIS_URL,
+      connection: connectRedis(SHARED_REDIS_URL, 'queue', quiet),
       prefix,
       log: quiet,
       attempts: 5,
@@ -302,7 +303,13 @@ describe.skipIf(!redisHere)('BullMQ with real worker processes', () => {
         CONCURRENCY: '4',
       });
       await waitFor('the worker ready', () => ready(worker));
-      const producer = createBullmqQueue({ url, prefix, log: quiet, attempts: 5, backoffMs: 50 });
+      const producer = createBullmqQueue({
+        connection: connectRedis(url, 'queue', quiet),
+        prefix,
+        log: quiet,
+        attempts: 5,
+        backoffMs: 50,
+      });
       cleanups.push(() => producer.close());
 
       const mobiles = Array.from({ length: 400 }, randomMobile);
@@ -335,7 +342,7 @@ describe.skipIf(!redisHere)('BullMQ with real worker processes', () => {
       await waitFor('every job sent', () => sentMobiles().size === 400, 30_000);
       const drainedAtMs = Date.now();
       expect(worker.child.exitCode).toBeNull();
-      expect(worker.logs.some((l) => l.msg === 'queue redis connection lost; reconnecting')).toBe(true);
+      expect(worker.logs.some((l) => l.msg === 'redis connection lost; reconnecting')).toBe(true);
 
       // The producer is back too.
       await waitFor('the producer to accept jobs again', async () =>

@@ -34,7 +34,13 @@ const noop: SmsProvider = {
 };
 
 const codeStore = createRedisCodeStore(connectRedis(url, 'verify', log));
-const queue = createBullmqQueue({ url, prefix, log, attempts: 6, backoffMs: 2000 });
+const queue = createBullmqQueue({
+  connection: connectRedis(url, 'queue', log),
+  prefix,
+  log,
+  attempts: 6,
+  backoffMs: 2000,
+});
 queue.startWorker(
   createSendSmsHandler({ codeStore, sms: noop, log, codeTtlSeconds: 300, testNumbers: new Map() }),
   concurrency,

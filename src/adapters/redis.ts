@@ -1,7 +1,13 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { withDeadline } from '../deadline.js';
 import { KEY_PREFIX } from '../domain/keys.js';
+
+/*
+ * The one place Redis connections are made: the code store, the session store and the BullMQ
+ * queue take a connection from here (as fastify-rate-limit's store takes its caller's client)
+ * and share its reconnect backoff, readiness wait and logging.
+ */
 
 /** How long a command waits for a connection that is not ready yet (start-up, reconnect). */
 export const READY_WAIT_MS = 1000;
@@ -11,12 +17,23 @@ const CONNECT_TIMEOUT_MS = 2000;
 /** Reconnect backoff: doubles from the first delay up to the cap, with jitter; forever. */
 const RETRY_FIRST_MS = 100;
 const RETRY_CAP_MS = 2000;
-/** At most one connection-error line per this interval per connection. */
+/** While a connection stays down, one more line per this interval. */
 const ERROR_LOG_INTERVAL_MS = 30_000;
 
 /**
- * Where a URL points, without its credentials, for log lines.
+ * `command`: for the request path; fails fast (see connectRedis).
+ * `blocking`: for BullMQ workers; commands wait for Redis however long it takes (no request
+ * limit, no command timeout: a worker's blocking pop must outlive a Redis restart).
  */
+export type RedisMode = 'command' | 'blocking';
+
+/** Delay before reconnect attempt `attempt` (1, 2, …): capped exponential, half of it random. */
+export function reconnectDelayMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(RETRY_CAP_MS, RETRY_FIRST_MS * 2 ** Math.min(Math.max(attempt, 1) - 1, 10));
+  return Math.round(base / 2 + random() * (base / 2));
+}
+
+/** Where a URL points, without its credentials, for log lines. */
 function describeTarget(url: string): { target: string; password: string | undefined } {
   try {
     const parsed = new URL(url);
@@ -30,57 +47,92 @@ function describeTarget(url: string): { target: string; password: string | undef
   }
 }
 
+function modeOptions(mode: RedisMode): RedisOptions {
+  return mode === 'command'
+    ? {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        autoResendUnfulfilledCommands: false,
+        commandTimeout: COMMAND_TIMEOUT_MS,
+      }
+    : { enableOfflineQueue: true, maxRetriesPerRequest: null };
+}
+
+interface Origin {
+  url: string;
+  log: Logger;
+}
+
+/** What each connection was opened from, so that duplicateRedis can open another alike. */
+const origins = new WeakMap<Redis, Origin>();
+
 /**
- * Opens a Redis connection that fails fast and heals itself:
- * - no offline queue: a command never sits in a queue to run long after its request gave up
- *   (which would leave half-done work such as a send flag without a job); instead the stores
- *   wait up to READY_WAIT_MS for readiness (see whenReady) and then fail with a DependencyError;
- * - a command timeout for a server that stops answering, and no replay of unanswered
+ * Opens a Redis connection that heals itself:
+ * - in `command` mode, no offline queue: a command never sits in a queue to run long after its
+ *   request gave up (which would leave half-done work such as a send flag without a job);
+ *   instead callers wait up to READY_WAIT_MS for readiness (see whenReady) and then fail;
+ *   a command timeout for a server that stops answering, and no replay of unanswered
  *   commands after a reconnect (they were already reported as failed);
  * - reconnects forever with a capped, jittered exponential backoff;
- * - connection errors logged at most once per interval, without the URL's password.
+ * - a lost connection logged once (again every ERROR_LOG_INTERVAL_MS while it stays down),
+ *   its return once, never with the URL's password.
  * Construction never throws and never waits: the connection is made in the background.
  */
-export function connectRedis(url: string, name: string, log: Logger): Redis {
-  const { target, password } = describeTarget(url);
+export function connectRedis(url: string, name: string, log: Logger, mode: RedisMode = 'command'): Redis {
   const redis = new Redis(url, {
     connectionName: `${KEY_PREFIX}${name}`,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    commandTimeout: COMMAND_TIMEOUT_MS,
     connectTimeout: CONNECT_TIMEOUT_MS,
-    retryStrategy: (attempt) => {
-      const base = Math.min(RETRY_CAP_MS, RETRY_FIRST_MS * 2 ** Math.min(attempt - 1, 10));
-      return Math.round(base / 2 + Math.random() * (base / 2));
-    },
+    retryStrategy: (attempt) => reconnectDelayMs(attempt),
     // A replica promoted away under us: drop the connection and find the primary again.
     reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false),
+    ...modeOptions(mode),
   });
+  origins.set(redis, { url, log });
+  watch(redis, name, url, log);
+  return redis;
+}
 
+/** Another connection to the same Redis as `redis` (a worker's next to its producer's). */
+export function duplicateRedis(redis: Redis, name: string, mode: RedisMode): Redis {
+  const origin = origins.get(redis);
+  if (!origin) throw new Error('duplicateRedis: the connection was not opened by connectRedis');
+  return connectRedis(origin.url, name, origin.log, mode);
+}
+
+function watch(redis: Redis, name: string, url: string, log: Logger): void {
+  const { target, password } = describeTarget(url);
   const scrub = (text: string) => (password ? text.split(password).join('***') : text);
   let lastLogMs = Number.NEGATIVE_INFINITY;
   let suppressed = 0;
-  let failing = false;
-  redis.on('error', (err: NodeJS.ErrnoException) => {
-    failing = true;
+  let downSinceMs: number | undefined;
+  const lost = (code: string | undefined, reason: string) => {
     const now = Date.now();
+    downSinceMs ??= now;
     if (now - lastLogMs < ERROR_LOG_INTERVAL_MS) {
       suppressed++;
       return;
     }
     log.warn(
-      { redis: name, target, code: err.code, error: scrub(err.message), suppressed },
-      'redis connection error; reconnecting',
+      { redis: name, target, code, error: scrub(reason), suppressed },
+      'redis connection lost; reconnecting',
     );
     lastLogMs = now;
     suppressed = 0;
+  };
+  // A refused connection says 'error'; a Redis that shuts down cleanly only closes the link
+  // ('reconnecting' follows; a connection closed on purpose does not reconnect).
+  redis.on('error', (err: NodeJS.ErrnoException) => lost(err.code, err.message));
+  redis.on('reconnecting', () => {
+    if (downSinceMs === undefined) lost(undefined, 'connection closed');
   });
   redis.on('ready', () => {
-    if (failing) log.info({ redis: name, target }, 'redis connection restored');
-    failing = false;
+    if (downSinceMs !== undefined) {
+      log.info({ redis: name, target, downMs: Date.now() - downSinceMs }, 'redis connection restored');
+    }
+    downSinceMs = undefined;
+    lastLogMs = Number.NEGATIVE_INFINITY;
+    suppressed = 0;
   });
-  return redis;
 }
 
 const nextReady = new WeakMap<Redis, Promise<void>>();

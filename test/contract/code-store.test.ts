@@ -706,7 +706,7 @@ describe.skipIf(!redisAvailable)('Redis', () => {
         // Several failed attempts by now, one log line for them, and no password in it.
         expect(connectionErrors).toBeGreaterThan(1);
         expect(lines).toHaveLength(1);
-        expect(lines[0]).toContain('redis connection error');
+        expect(lines[0]).toContain('redis connection lost');
         expect(lines.join('')).not.toContain('s3cret-pass');
       } finally {
         await store.close();

@@ -15,6 +15,7 @@ import { createSqliteCodeStore } from '../../src/adapters/code-store/sqlite.js';
 import { retryDelayMs } from '../../src/adapters/job-queue/backoff.js';
 import { createBullmqQueue } from '../../src/adapters/job-queue/bullmq.js';
 import { createInProcessQueue, type SetTimer } from '../../src/adapters/job-queue/in-process.js';
+import { connectRedis } from '../../src/adapters/redis.js';
 import { createConsoleProvider } from '../../src/adapters/sms-provider/console.js';
 import { openSqlite } from '../../src/adapters/sqlite.js';
 import { DependencyError } from '../../src/domain/errors.js';
@@ -164,7 +165,13 @@ const inProcess: MakeHarness = ({ log, attempts }) => {
 const bullmq: MakeHarness = ({ log, attempts }) => {
   const prefix = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
   const backoffMs = 20;
-  const queue = createBullmqQueue({ url: REDIS_URL, prefix, log, attempts, backoffMs });
+  const queue = createBullmqQueue({
+    connection: connectRedis(REDIS_URL, 'queue', log),
+    prefix,
+    log,
+    attempts,
+    backoffMs,
+  });
   const redis = new Redis(REDIS_URL);
   const key = (type: string) => `${prefix}:${SEND_SMS_JOB}:${type}`;
   const keys = async () => {
@@ -524,7 +531,7 @@ describe('BullMQ queue with its Redis down', () => {
     });
     const { log } = captureLog();
     const queue = createBullmqQueue({
-      url: `redis://127.0.0.1:${port}/0`,
+      connection: connectRedis(`redis://127.0.0.1:${port}/0`, 'queue', log),
       prefix: 'meiduo-users-test:down',
       log,
       attempts: 3,
@@ -554,7 +561,7 @@ describe.skipIf(!redisHere)('BullMQ queue shutdown with a job that does not fini
     const first = captureLog();
     const second = captureLog();
     const stuck = createBullmqQueue({
-      url: REDIS_URL,
+      connection: connectRedis(REDIS_URL, 'queue', first.log),
       prefix,
       log: first.log,
       attempts: 3,
@@ -562,7 +569,7 @@ describe.skipIf(!redisHere)('BullMQ queue shutdown with a job that does not fini
       ...fast,
     });
     const taker = createBullmqQueue({
-      url: REDIS_URL,
+      connection: connectRedis(REDIS_URL, 'queue', second.log),
       prefix,
       log: second.log,
       attempts: 3,

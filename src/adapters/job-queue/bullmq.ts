@@ -3,7 +3,7 @@
  * workers consuming.
  *
  * - enqueue fails fast: the producer connection has no offline queue, so while Redis is down
- *   a call rejects at once (or within `enqueueTimeoutMs` when the link was never up), and the
+ *   a call rejects within the readiness wait (src/adapters/redis.ts), and the
  *   route can undo its step and answer 503. It never hangs. An add that times out may still
  *   land later; its job then finds the code gone (the route undid it) and ends as skipped.
  * - A job holds {mobile, purpose} only and gets a random id: the idempotency key handed to
@@ -20,18 +20,22 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { withDeadline } from '../../deadline.js';
 import { DependencyError } from '../../domain/errors.js';
 import type { JobOutcome, JobQueue, SmsJob, SmsJobHandler } from '../../domain/ports.js';
 import { SEND_SMS_JOB } from '../../jobs/send-sms.js';
+import { duplicateRedis, whenReady } from '../redis.js';
 import { retryDelayMs } from './backoff.js';
 import { dispose, logJobEnd, outcomeOfError } from './outcome.js';
 
 export interface BullmqQueueOptions {
-  /** redis:// URL of the queue's Redis (database number included). */
-  url: string;
+  /**
+   * The producer's connection (connectRedis, `command` mode); the worker opens its own
+   * alike in `blocking` mode. The queue closes both.
+   */
+  connection: Redis;
   /** Every BullMQ key starts with `{prefix}:`. */
   prefix: string;
   log: Logger;
@@ -42,7 +46,7 @@ export interface BullmqQueueOptions {
   /** A lost worker's jobs are taken over after about this plus stalledIntervalMs. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
-  /** Longest wait of enqueue and ping when Redis has not answered yet. */
+  /** Longest wait for Redis to answer an add or a ping (after the readiness wait). */
   enqueueTimeoutMs?: number;
   /** Longest wait of close() for the jobs in hand. */
   closeTimeoutMs?: number;
@@ -63,78 +67,15 @@ export const BULLMQ_DEFAULTS = {
 /** Marks the errors the processor throws on purpose, so the `failed` listener skips them. */
 const ours = new WeakSet<Error>();
 
-/** Logs a connection's loss and its recovery once each, not every reconnection attempt. */
-function watchConnection(redis: Redis, role: string, log: Logger, closing: () => boolean): void {
-  let down = false;
-  const lost = (reason: string) => {
-    if (down || closing()) return;
-    down = true;
-    log.warn({ role, reason }, 'queue redis connection lost; reconnecting');
-  };
-  // A refused connection says 'error'; a Redis that shuts down cleanly only closes the link.
-  redis.on('error', (err: Error) => lost(err.message));
-  redis.on('close', () => lost('connection closed'));
-  redis.on('ready', () => {
-    if (!down) return;
-    down = false;
-    log.info({ role }, 'queue redis connection back');
-  });
-}
-
-/** Resolves when the client becomes ready; rejects on its first error or at the deadline. */
-function firstReady(redis: Redis, timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      redis.off('ready', onReady);
-      redis.off('error', onError);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onReady = () => done();
-    // The first connection attempt failing (refused, unknown host) is answer enough.
-    const onError = (err: Error) => done(err);
-    const timer = setTimeout(() => done(new Error(`queue redis not ready after ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-    redis.once('ready', onReady);
-    redis.once('error', onError);
-  });
-}
-
 export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
-  const { url, prefix, log, attempts, backoffMs } = options;
+  const { connection: producer, prefix, log, attempts, backoffMs } = options;
   const o = { ...BULLMQ_DEFAULTS, ...stripUndefined(options) };
   const random = options.random ?? Math.random;
   let closed = false;
 
-  // Producer: no offline queue and one retry, so commands fail instead of waiting for Redis.
-  const producer = new Redis(url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: o.enqueueTimeoutMs,
-    retryStrategy: (times) => Math.min(100 * 2 ** times, 2000),
-  });
-  // Down = the link failed or was lost; only the very first connection is waited for.
-  let producerDown = false;
-  const markDown = () => {
-    producerDown = true;
-  };
-  producer.on('error', markDown);
-  producer.on('close', markDown);
-  producer.on('ready', () => {
-    producerDown = false;
-  });
-  let waiting: Promise<void> | undefined;
-  /** Ready now, or rejected at once when the link is down; the first connection is waited for. */
-  const producerReady = (): Promise<void> => {
-    if (producer.status === 'ready') return Promise.resolve();
-    if (producerDown || closed) return Promise.reject(new Error(`queue redis is ${producer.status}`));
-    waiting ??= firstReady(producer, o.enqueueTimeoutMs).finally(() => {
-      waiting = undefined;
-    });
-    return waiting;
-  };
-  watchConnection(producer, 'producer', log, () => closed);
+  /** Ready now, or within the readiness wait; a closed queue refuses at once. */
+  const producerReady = (): Promise<void> =>
+    closed ? Promise.reject(new Error('the queue is closed')) : whenReady(producer);
   const queue = new Queue<SmsJob>(SEND_SMS_JOB, { connection: producer, prefix });
   queue.on('error', () => {}); // the connection's own listener logs it
 
@@ -223,12 +164,8 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
       if (worker) throw new Error('this queue already has a worker');
       if (closed) throw new Error('the queue is closed');
       // Workers wait for Redis (no request limit): they must outlive a Redis restart.
-      const runner = new Redis(url, {
-        maxRetriesPerRequest: null,
-        retryStrategy: (times) => Math.min(100 * times, 1000),
-      });
+      const runner = duplicateRedis(producer, 'queue-worker', 'blocking');
       workerRedis = runner;
-      watchConnection(runner, 'worker', log, () => closed);
       const w = new Worker<SmsJob>(SEND_SMS_JOB, (job) => runJob(job, handler), {
         connection: runner,
         prefix,
