@@ -154,6 +154,85 @@ export const ConfigSchema = Type.Object({
   SMS_PER_IP_PER_HOUR: Limit(20, 'SMS per client IP per hour'),
   SMS_GLOBAL_PER_HOUR: Limit(1000, 'SMS for the whole service per hour'),
   IMAGE_CODES_PER_IP_PER_MINUTE: Limit(60, 'image codes per client IP per minute'),
+  SMS_RATIO_MODE: Type.Union(
+    [Type.Literal('off'), Type.Literal('record-only'), Type.Literal('refuse'), Type.Literal('silent')],
+    {
+      default: 'record-only',
+      description:
+        'unverified-code ratio rule: `record-only` logs and records, `refuse` answers SMS_BLOCKED, `silent` answers success and sends nothing',
+    },
+  ),
+  SMS_RATIO_WINDOW_HOURS: Type.Integer({
+    minimum: 1,
+    maximum: 168,
+    default: 24,
+    description: 'rolling window (hours) of sends and verifications the ratio rule compares',
+  }),
+  SMS_RATIO_BASELINE_DAYS: Type.Integer({
+    minimum: 1,
+    maximum: 60,
+    default: 14,
+    description: 'days whose largest daily count of verified codes is the baseline',
+  }),
+  SMS_RATIO_MULTIPLIER: Type.Number({
+    minimum: 0,
+    maximum: 1000,
+    default: 2,
+    description: 'k in max(floor, k × baseline): unverified sends allowed per verified code of the best day',
+  }),
+  SMS_RATIO_FLOOR_PER_BLOCK: Limit(
+    20,
+    'unverified sends per number block (first 7 digits) always allowed; 0 = not checked',
+  ),
+  SMS_RATIO_FLOOR_PER_IP: Limit(10, 'unverified sends per client IP prefix always allowed; 0 = not checked'),
+  SMS_RATIO_FLOOR_GLOBAL: Limit(500, 'unverified sends service-wide always allowed; 0 = not checked'),
+  SMS_RATIO_IPV4_PREFIX_BITS: Type.Integer({
+    minimum: 8,
+    maximum: 32,
+    default: 24,
+    description: 'IPv4 prefix length of the ratio rule and decision records',
+  }),
+  SMS_RATIO_IPV6_PREFIX_BITS: Type.Integer({
+    minimum: 16,
+    maximum: 128,
+    default: 48,
+    description: 'IPv6 prefix length of the ratio rule and decision records',
+  }),
+  SMS_VERIFIED_MEMORY_DAYS: Type.Integer({
+    minimum: 1,
+    maximum: 3650,
+    default: 365,
+    description: 'days a mobile that verified a code stays exempt from the ratio rule',
+  }),
+  SMS_LISTS_REFRESH_MS: Type.Integer({
+    minimum: 100,
+    maximum: 3_600_000,
+    default: 5000,
+    description: 'longest time another instance takes to see a block/allow list change',
+  }),
+  SMS_DECISION_RETENTION_DAYS: Type.Integer({
+    minimum: 0,
+    maximum: 3650,
+    default: 30,
+    description: 'days SMS decision records are kept; 0 = none written',
+  }),
+  SMS_DECISION_MOBILE: Type.Union([Type.Literal('masked'), Type.Literal('hashed'), Type.Literal('full')], {
+    default: 'masked',
+    description:
+      'mobile in decision records: `masked` (block only), `hashed` (HMAC with SMS_DECISION_HASH_KEY, queryable), `full`',
+  }),
+  SMS_DECISION_HASH_KEY: Type.Optional(
+    Type.String({
+      minLength: 16,
+      description: 'secret key of `hashed` decision-record mobiles (16+ characters)',
+    }),
+  ),
+  SMS_DECISION_FLUSH_MS: Type.Integer({
+    minimum: 10,
+    maximum: 60_000,
+    default: 1000,
+    description: 'decision records are written in batches at most this long after the request',
+  }),
   COUNT_LOOKUPS_PER_IP_PER_MINUTE: Limit(30, 'count lookups per client IP per minute'),
   LOGIN_FAILURES_PER_ACCOUNT_IP: Limit(10, 'failed logins per (account, client IP) per 15 min'),
   LOGIN_FAILURES_PER_IP: Limit(50, 'failed logins per client IP per 15 min'),
@@ -289,6 +368,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError('Invalid setting SMS_PROVIDER: a provider is listed twice');
   }
 
+  if (s.SMS_DECISION_MOBILE === 'hashed' && s.SMS_DECISION_HASH_KEY === undefined) {
+    throw new ConfigError('Invalid setting SMS_DECISION_HASH_KEY: required when SMS_DECISION_MOBILE=hashed');
+  }
   const redis = s.REDIS_URL;
   if (!s.RUN_WORKER && !(s.QUEUE_REDIS_URL ?? redis)) {
     throw new ConfigError(

@@ -29,6 +29,8 @@ export const ERRORS = {
   SMS_DAILY_LIMIT: [429, '今日短信发送次数已达上限'],
   SMS_IP_LIMIT: [429, '短信发送过于频繁，请稍后再试'],
   SMS_BUDGET_EXHAUSTED: [429, '短信服务繁忙，请稍后再试'],
+  // One answer for the block list and the unverified-code ratio: no hint which one refused.
+  SMS_BLOCKED: [429, '短信发送受限，请稍后再试'],
   IMAGE_CODE_LIMIT: [429, '图形验证码请求过于频繁'],
   COUNT_LIMIT: [429, '查询过于频繁，请稍后再试'],
   LOGIN_LIMIT: [429, '登录失败次数过多，请稍后再试'],

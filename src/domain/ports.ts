@@ -8,6 +8,8 @@
  * Any method may reject with a DependencyError when its backend is unreachable.
  */
 
+import type { ListEntry, NewListEntry } from './sms-abuse.js';
+
 /** Milliseconds since the epoch; injected so that tests can move time. */
 export interface Clock {
   nowMs(): number;
@@ -289,4 +291,82 @@ export interface CaptchaImage {
 /** Draws the text as an image a person reads easily and off-the-shelf OCR does not. */
 export interface CaptchaRenderer {
   render(text: string): Promise<CaptchaImage>;
+}
+
+// ---- SMS abuse: lists and decision records (SQL database) -------------------------------
+
+/** Block and allow lists, shared by every instance through the database. */
+export interface SmsListStore {
+  /** Every entry not yet expired at `nowMs`. */
+  live(nowMs: number): Promise<ListEntry[]>;
+  /** Adds an entry, or replaces the note and expiry of the same (list, kind, value). */
+  put(entry: NewListEntry, nowMs: number): Promise<ListEntry>;
+  /** true when an entry was removed. */
+  remove(id: number): Promise<boolean>;
+  /** Physically removes entries expired before `nowMs`; returns how many. */
+  purgeExpired(nowMs: number): Promise<number>;
+}
+
+export type SmsDecisionKind = 'sent' | 'refused' | 'failed';
+
+/** One SMS request's decision, as written at the request (delivery columns come later). */
+export interface SmsDecisionRecord {
+  /** Random id; also carried by the send job so that the worker can report the delivery. */
+  id: string;
+  atMs: number;
+  /** `1380013****` (the block), or the full number with SMS_DECISION_MOBILE=full. */
+  mobile: string;
+  /** Query key of the mobile: the number (full) or its HMAC (hashed); null when masked. */
+  mobileKey: string | null;
+  block: string;
+  ipPrefix: string;
+  purpose: string;
+  decision: SmsDecisionKind;
+  /** Which rule refused (`resend-interval`, `quota:SMS_IP_LIMIT`, `block-list:ip`, `ratio:block`…). */
+  rule: string | null;
+  /** Mode of the ratio rule when it fired (`record-only`, `silent`) or other context. */
+  detail: string | null;
+}
+
+/** What the worker reports for a decision's job; the last report of a job wins. */
+export interface SmsDeliveryRecord {
+  decisionId: string;
+  jobId: string;
+  vendor: string;
+  /** A SendOutcomeKind or `skipped`. */
+  outcome: string;
+  detail: string | null;
+  attempt: number;
+  atMs: number;
+}
+
+export interface SmsDecisionView extends SmsDecisionRecord {
+  jobId: string | null;
+  vendor: string | null;
+  outcome: string | null;
+  outcomeDetail: string | null;
+  outcomeAtMs: number | null;
+}
+
+export interface SmsDecisionQuery {
+  /** Already turned into the stored key (full number or HMAC). */
+  mobileKey?: string;
+  block?: string;
+  ipPrefix?: string;
+  decision?: SmsDecisionKind;
+  fromMs?: number;
+  /** Exclusive. */
+  toMs?: number;
+  /** Newest first; at most this many (1–1000). */
+  limit: number;
+}
+
+export interface SmsDecisionStore {
+  /** Writes many decisions in one statement. */
+  insert(records: SmsDecisionRecord[]): Promise<void>;
+  /** Upserts deliveries by decision id. */
+  deliver(records: SmsDeliveryRecord[]): Promise<void>;
+  query(query: SmsDecisionQuery): Promise<SmsDecisionView[]>;
+  /** Removes decisions (and their deliveries) older than `beforeMs`; returns how many decisions. */
+  purgeBefore(beforeMs: number): Promise<number>;
 }

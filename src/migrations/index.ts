@@ -1,6 +1,7 @@
 import { type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import type { UserDatabase, UserDialect } from '../adapters/user-repository/connection.js';
 import { tbUsersMigration, tbUsersOrigin } from './001_tb_users.js';
+import { smsAbuseMigration } from './002_sms_abuse.js';
 
 /*
  * The service's migrations, listed here rather than found by scanning a folder, so that the
@@ -14,6 +15,7 @@ export const MIGRATION_LOCK_TABLE = 'meiduo_users_migrations_lock';
 function migrations(dialect: UserDialect): Record<string, Migration> {
   return {
     '001_tb_users': tbUsersMigration(dialect),
+    '002_sms_abuse': smsAbuseMigration(dialect),
   };
 }
 

@@ -17,6 +17,8 @@ import { BACKEND_URLS, has } from '../backends.js';
 import { type DatabaseKind, freshDatabase } from '../databases.js';
 
 const OPTIONS = { poolSize: 5, statementTimeoutMs: 5000 };
+/** Every migration, in order (a fresh database runs them all). */
+const ALL_MIGRATIONS = ['001_tb_users', '002_sms_abuse'];
 
 const BACKENDS: Array<[DatabaseKind, boolean]> = [
   ['sqlite', true],
@@ -103,7 +105,7 @@ for (const [kind, available] of BACKENDS) {
     beforeAll(async () => {
       db = await open(kind);
       repo = db.repo;
-      expect(await migrateToLatest(db.database)).toEqual({ executed: ['001_tb_users'], tbUsers: 'created' });
+      expect(await migrateToLatest(db.database)).toEqual({ executed: ALL_MIGRATIONS, tbUsers: 'created' });
     });
     afterAll(async () => {
       await db?.dispose();
@@ -242,17 +244,19 @@ for (const [kind, available] of BACKENDS) {
       const own = await open(kind);
       try {
         expect(await migrateToLatest(own.database)).toEqual({
-          executed: ['001_tb_users'],
+          executed: ALL_MIGRATIONS,
           tbUsers: 'created',
         });
         expect(await migrateToLatest(own.database)).toEqual({ executed: [], tbUsers: 'created' });
         const user = { username: name(), passwordHash: 'h', mobile: mobile(), dateJoined: new Date() };
         expect((await own.repo.create(user)).ok).toBe(true);
+        // The last migration first, then tb_users.
+        expect((await migrateDown(own.database)).executed).toEqual(['002_sms_abuse']);
         expect(await migrateDown(own.database)).toEqual({ executed: ['001_tb_users'], tbUsers: 'absent' });
         // The table we created is gone: the repository now fails as an unavailable database.
         await expect(own.repo.countByUsername(user.username)).rejects.toBeInstanceOf(DependencyError);
         expect(await migrateToLatest(own.database)).toEqual({
-          executed: ['001_tb_users'],
+          executed: ALL_MIGRATIONS,
           tbUsers: 'created',
         });
         expect(await own.repo.countByUsername(user.username)).toBe(0);
@@ -269,7 +273,7 @@ for (const [kind, available] of BACKENDS) {
         await sql.raw(djangoRowInsert(kind)).execute(own.database.db);
 
         expect(await migrateToLatest(own.database)).toEqual({
-          executed: ['001_tb_users'],
+          executed: ALL_MIGRATIONS,
           tbUsers: 'adopted',
         });
         const django = await own.repo.findByUsername('django_user');
@@ -322,10 +326,12 @@ for (const [kind, available] of BACKENDS) {
           expect(await own.repo.countByUsername('DJANGO_USER')).toBe(0);
         }
 
+        // The last migration first, then tb_users.
+        expect((await migrateDown(own.database)).executed).toEqual(['002_sms_abuse']);
         expect(await migrateDown(own.database)).toEqual({ executed: ['001_tb_users'], tbUsers: 'absent' });
         expect(await own.repo.findByUsername('django_user')).toEqual(django);
         expect(await migrateToLatest(own.database)).toEqual({
-          executed: ['001_tb_users'],
+          executed: ALL_MIGRATIONS,
           tbUsers: 'adopted',
         });
         expect(await own.repo.countByUsername('django_user')).toBe(1);

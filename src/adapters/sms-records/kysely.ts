@@ -1,0 +1,267 @@
+import type { Generated } from 'kysely';
+import { DependencyError } from '../../domain/errors.js';
+import type {
+  SmsDecisionKind,
+  SmsDecisionStore,
+  SmsDecisionView,
+  SmsDeliveryRecord,
+  SmsListStore,
+} from '../../domain/ports.js';
+import type { ListEntry, ListKind, ListName } from '../../domain/sms-abuse.js';
+import { DECISIONS_TABLE, DELIVERIES_TABLE, LISTS_TABLE } from '../../migrations/002_sms_abuse.js';
+import type { UserDatabase } from '../user-repository/connection.js';
+
+/*
+ * Block/allow lists and decision records in the service's SQL database (migration 002), on
+ * SQLite, PostgreSQL and MySQL/MariaDB alike. bigint columns come back as strings from pg and
+ * as numbers elsewhere: every read goes through Number().
+ */
+
+type Millis = number | string | bigint;
+
+interface ListsTable {
+  id: Generated<number>;
+  list: string;
+  kind: string;
+  value: string;
+  note: string;
+  created_at_ms: Millis;
+  expires_at_ms: Millis | null;
+}
+
+interface DecisionsTable {
+  id: string;
+  at_ms: Millis;
+  mobile: string;
+  mobile_key: string | null;
+  block: string;
+  ip_prefix: string;
+  purpose: string;
+  decision: string;
+  rule: string | null;
+  detail: string | null;
+}
+
+interface DeliveriesTable {
+  decision_id: string;
+  job_id: string;
+  vendor: string;
+  outcome: string;
+  detail: string | null;
+  attempt: number;
+  at_ms: Millis;
+}
+
+type Tables = {
+  [LISTS_TABLE]: ListsTable;
+  [DECISIONS_TABLE]: DecisionsTable;
+  [DELIVERIES_TABLE]: DeliveriesTable;
+};
+
+const num = (v: Millis) => Number(v);
+const numOrNull = (v: Millis | null | undefined) => (v === null || v === undefined ? null : Number(v));
+
+async function guarded<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    throw new DependencyError('database', err);
+  }
+}
+
+function toEntry(row: Omit<ListsTable, 'id'> & { id: number | string | bigint }): ListEntry {
+  return {
+    id: Number(row.id),
+    list: row.list as ListName,
+    kind: row.kind as ListKind,
+    value: row.value,
+    note: row.note,
+    createdAtMs: num(row.created_at_ms),
+    expiresAtMs: numOrNull(row.expires_at_ms),
+  };
+}
+
+export function createKyselySmsListStore(database: UserDatabase): SmsListStore {
+  const db = database.db.withTables<Tables>();
+  const byValue = (list: string, kind: string, value: string) =>
+    db
+      .selectFrom(LISTS_TABLE)
+      .selectAll()
+      .where('list', '=', list)
+      .where('kind', '=', kind)
+      .where('value', '=', value)
+      .executeTakeFirst();
+
+  return {
+    live: (nowMs) =>
+      guarded(async () => {
+        const rows = await db
+          .selectFrom(LISTS_TABLE)
+          .selectAll()
+          .where((eb) => eb.or([eb('expires_at_ms', 'is', null), eb('expires_at_ms', '>', nowMs)]))
+          .orderBy('id')
+          .execute();
+        return rows.map(toEntry);
+      }),
+
+    put: (entry, nowMs) =>
+      guarded(async () => {
+        // Update first, then insert: portable across the three dialects; a concurrent insert
+        // of the same entry loses on the unique constraint and is read back as an update.
+        const change = { note: entry.note, expires_at_ms: entry.expiresAtMs, created_at_ms: nowMs };
+        const update = () =>
+          db
+            .updateTable(LISTS_TABLE)
+            .set(change)
+            .where('list', '=', entry.list)
+            .where('kind', '=', entry.kind)
+            .where('value', '=', entry.value)
+            .executeTakeFirst();
+        let updated = await update();
+        if (Number(updated.numUpdatedRows) === 0) {
+          try {
+            await db
+              .insertInto(LISTS_TABLE)
+              .values({ list: entry.list, kind: entry.kind, value: entry.value, ...change })
+              .execute();
+          } catch (err) {
+            updated = await update();
+            if (Number(updated.numUpdatedRows) === 0) throw err;
+          }
+        }
+        const row = await byValue(entry.list, entry.kind, entry.value);
+        if (!row) throw new Error('list entry vanished after it was written');
+        return toEntry(row);
+      }),
+
+    remove: (id) =>
+      guarded(async () => {
+        const result = await db.deleteFrom(LISTS_TABLE).where('id', '=', id).executeTakeFirst();
+        return Number(result.numDeletedRows) > 0;
+      }),
+
+    purgeExpired: (nowMs) =>
+      guarded(async () => {
+        const result = await db
+          .deleteFrom(LISTS_TABLE)
+          .where('expires_at_ms', 'is not', null)
+          .where('expires_at_ms', '<=', nowMs)
+          .executeTakeFirst();
+        return Number(result.numDeletedRows);
+      }),
+  };
+}
+
+export function createKyselySmsDecisionStore(database: UserDatabase): SmsDecisionStore {
+  const db = database.db.withTables<Tables>();
+  const dialect = database.dialect;
+
+  const upsertDelivery = async (d: SmsDeliveryRecord) => {
+    const values = {
+      decision_id: d.decisionId,
+      job_id: d.jobId.slice(0, 64),
+      vendor: d.vendor.slice(0, 32),
+      outcome: d.outcome.slice(0, 16),
+      detail: d.detail?.slice(0, 200) ?? null,
+      attempt: d.attempt,
+      at_ms: d.atMs,
+    };
+    const { decision_id: _, ...rest } = values;
+    const insert = db.insertInto(DELIVERIES_TABLE).values(values);
+    await (dialect === 'mysql'
+      ? insert.onDuplicateKeyUpdate(rest)
+      : insert.onConflict((oc) => oc.column('decision_id').doUpdateSet(rest))
+    ).execute();
+  };
+
+  return {
+    insert: (records) =>
+      guarded(async () => {
+        if (records.length === 0) return;
+        await db
+          .insertInto(DECISIONS_TABLE)
+          .values(
+            records.map((r) => ({
+              id: r.id,
+              at_ms: r.atMs,
+              mobile: r.mobile,
+              mobile_key: r.mobileKey,
+              block: r.block,
+              ip_prefix: r.ipPrefix.slice(0, 64),
+              purpose: r.purpose,
+              decision: r.decision,
+              rule: r.rule?.slice(0, 48) ?? null,
+              detail: r.detail?.slice(0, 64) ?? null,
+            })),
+          )
+          .execute();
+      }),
+
+    deliver: (records) =>
+      guarded(async () => {
+        // Few per batch (one per finished job); one statement each keeps the upsert portable.
+        for (const record of records) await upsertDelivery(record);
+      }),
+
+    query: (q) =>
+      guarded(async () => {
+        let query = db
+          .selectFrom(DECISIONS_TABLE)
+          .leftJoin(DELIVERIES_TABLE, `${DELIVERIES_TABLE}.decision_id`, `${DECISIONS_TABLE}.id`)
+          .select([
+            `${DECISIONS_TABLE}.id as id`,
+            `${DECISIONS_TABLE}.at_ms as at_ms`,
+            `${DECISIONS_TABLE}.mobile as mobile`,
+            `${DECISIONS_TABLE}.mobile_key as mobile_key`,
+            `${DECISIONS_TABLE}.block as block`,
+            `${DECISIONS_TABLE}.ip_prefix as ip_prefix`,
+            `${DECISIONS_TABLE}.purpose as purpose`,
+            `${DECISIONS_TABLE}.decision as decision`,
+            `${DECISIONS_TABLE}.rule as rule`,
+            `${DECISIONS_TABLE}.detail as detail`,
+            `${DELIVERIES_TABLE}.job_id as job_id`,
+            `${DELIVERIES_TABLE}.vendor as vendor`,
+            `${DELIVERIES_TABLE}.outcome as outcome`,
+            `${DELIVERIES_TABLE}.detail as outcome_detail`,
+            `${DELIVERIES_TABLE}.at_ms as outcome_at_ms`,
+          ]);
+        if (q.mobileKey !== undefined) query = query.where(`${DECISIONS_TABLE}.mobile_key`, '=', q.mobileKey);
+        if (q.block !== undefined) query = query.where(`${DECISIONS_TABLE}.block`, '=', q.block);
+        if (q.ipPrefix !== undefined) query = query.where(`${DECISIONS_TABLE}.ip_prefix`, '=', q.ipPrefix);
+        if (q.decision !== undefined) query = query.where(`${DECISIONS_TABLE}.decision`, '=', q.decision);
+        if (q.fromMs !== undefined) query = query.where(`${DECISIONS_TABLE}.at_ms`, '>=', q.fromMs);
+        if (q.toMs !== undefined) query = query.where(`${DECISIONS_TABLE}.at_ms`, '<', q.toMs);
+        const rows = await query
+          .orderBy(`${DECISIONS_TABLE}.at_ms`, 'desc')
+          .orderBy(`${DECISIONS_TABLE}.id`)
+          .limit(q.limit)
+          .execute();
+        return rows.map(
+          (r): SmsDecisionView => ({
+            id: r.id,
+            atMs: num(r.at_ms),
+            mobile: r.mobile,
+            mobileKey: r.mobile_key,
+            block: r.block,
+            ipPrefix: r.ip_prefix,
+            purpose: r.purpose,
+            decision: r.decision as SmsDecisionKind,
+            rule: r.rule,
+            detail: r.detail,
+            jobId: r.job_id ?? null,
+            vendor: r.vendor ?? null,
+            outcome: r.outcome ?? null,
+            outcomeDetail: r.outcome_detail ?? null,
+            outcomeAtMs: numOrNull(r.outcome_at_ms),
+          }),
+        );
+      }),
+
+    purgeBefore: (beforeMs) =>
+      guarded(async () => {
+        await db.deleteFrom(DELIVERIES_TABLE).where('at_ms', '<', beforeMs).execute();
+        const result = await db.deleteFrom(DECISIONS_TABLE).where('at_ms', '<', beforeMs).executeTakeFirst();
+        return Number(result.numDeletedRows);
+      }),
+  };
+}
