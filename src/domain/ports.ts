@@ -8,7 +8,7 @@
  * Any method may reject with a DependencyError when its backend is unreachable.
  */
 
-import type { ListEntry, NewListEntry } from './sms-abuse.js';
+import type { ListEntry, NewListEntry, RatioCheck, RatioCredit, RatioScopeKind } from './sms-abuse.js';
 
 /** Milliseconds since the epoch; injected so that tests can move time. */
 export interface Clock {
@@ -28,7 +28,10 @@ export interface Quota {
 }
 
 export type IssueResult =
-  | { kind: 'issued' }
+  /** `ratioTripped`: the ratio rule would have refused (record-only mode, or not enforced). */
+  | { kind: 'issued'; ratioTripped?: RatioScopeKind }
+  /** Refused by the block list or the ratio rule: the flag was set and the quotas counted, no code. */
+  | { kind: 'blocked'; by: 'list' | RatioScopeKind }
   /** The resend flag was already set: answer as step 2 of sms_codes. */
   | { kind: 'flagged'; retryAfterSeconds: number }
   /** A quota is full: `id` is the refusing quota's id, `retryAfterSeconds` the counter's rest. */
@@ -46,6 +49,14 @@ export interface IssueCodeInput {
   attemptsKey: string;
   /** Checked in order (first full one refuses), then all incremented. */
   quotas: Quota[];
+  /** The block list matched: refuse once the quotas pass (kind `blocked`, by `list`). */
+  blocked?: boolean;
+  /**
+   * The unverified-code ratio, in this same step: unless `verifiedKey` exists, each scope with
+   * a floor is checked (the first over its threshold refuses when `enforce`); an issued code
+   * counts one send in every scope and records the scopes under `originKey`.
+   */
+  ratio?: RatioCheck | null;
 }
 
 export type TakeUnlessFlaggedResult =
@@ -65,6 +76,11 @@ export interface CheckCodeInput {
   attemptsKey: string;
   guess: string;
   maxAttempts: number;
+  /**
+   * On a right guess, in the same step: one verified code for each scope named under
+   * `originKey` (then deleted, so a code is credited once), and `verifiedKey` set.
+   */
+  credit?: RatioCredit;
 }
 
 /**

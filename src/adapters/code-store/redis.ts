@@ -17,36 +17,109 @@ return n
 `;
 
 /**
- * KEYS: flag, code, attempts, quota counters…
- * ARGV: flag ttl, code, code ttl, then for each quota: limit, ttl.
- * Returns {'flagged', flag pttl} | {'limited', quota index (1-based), counter pttl} | {'issued'}.
+ * The ratio rule's counters (src/domain/sms-abuse.ts): one hash per scope, fields `s{hour}`
+ * sends, `v{hour}` verified codes, `d{day}` verified codes per China day. A hash outgrowing
+ * what the rule reads (window hours × 2 + baseline days, and some slack) drops its old fields,
+ * so that a scope written every hour (the global one) stays small though it never expires.
  */
-const ISSUE_CODE_LUA = `
+const PRUNE_LUA = `
+local function prune(key, hour, day, window, baseline)
+  if redis.call('HLEN', key) <= 2 * window + baseline + 8 then return end
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    local kind = string.sub(field, 1, 1)
+    local n = tonumber(string.sub(field, 2)) or 0
+    if (kind == 'd' and n <= day - baseline) or (kind ~= 'd' and n <= hour - window) then
+      redis.call('HDEL', key, field)
+    end
+  end
+end
+`;
+
+/**
+ * KEYS: flag, code, attempts, Q quota counters, then with the ratio rule: verified mark,
+ * code origin, N scope hashes.
+ * ARGV: flag ttl, code, code ttl, Q, blocked (0/1), N, for each quota: limit, ttl; then with
+ * the ratio rule: hour, day, window hours, baseline days, multiplier, enforce (0/1), counters
+ * ttl, and for each scope its floor.
+ * Returns {'flagged', flag pttl} | {'limited', quota index (1-based), counter pttl}
+ *       | {'blocked', 0 (list) or scope index} | {'issued', scope index that tripped or 0}.
+ */
+const ISSUE_CODE_LUA = `${PRUNE_LUA}
 local flagTtl = redis.call('PTTL', KEYS[1])
 if flagTtl ~= -2 then
   return {'flagged', flagTtl}
 end
-local quotas = #KEYS - 3
+local quotas = tonumber(ARGV[4])
+local scopes = tonumber(ARGV[6])
 for i = 1, quotas do
   local count = tonumber(redis.call('GET', KEYS[3 + i]) or '0') or 0
-  if count >= tonumber(ARGV[2 + 2 * i]) then
+  if count >= tonumber(ARGV[5 + 2 * i]) then
     return {'limited', i, redis.call('PTTL', KEYS[3 + i])}
   end
 end
+local refused = nil
+if ARGV[5] == '1' then refused = {'blocked', 0} end
+local tripped = 0
+local r = 6 + 2 * quotas
+local hour, day, window, baseline = 0, 0, 0, 0
+if scopes > 0 then
+  hour = tonumber(ARGV[r + 1])
+  day = tonumber(ARGV[r + 2])
+  window = tonumber(ARGV[r + 3])
+  baseline = tonumber(ARGV[r + 4])
+end
+if refused == nil and scopes > 0 and redis.call('EXISTS', KEYS[4 + quotas]) == 0 then
+  local multiplier = tonumber(ARGV[r + 5])
+  local fields = {}
+  for h = hour - window + 1, hour do fields[#fields + 1] = 's' .. h end
+  for h = hour - window + 1, hour do fields[#fields + 1] = 'v' .. h end
+  for d = day - baseline + 1, day do fields[#fields + 1] = 'd' .. d end
+  for i = 1, scopes do
+    local floor = tonumber(ARGV[r + 7 + i])
+    if floor > 0 then
+      local values = redis.call('HMGET', KEYS[5 + quotas + i], unpack(fields))
+      local sent, verified, best = 0, 0, 0
+      for j = 1, window do sent = sent + (tonumber(values[j]) or 0) end
+      for j = window + 1, 2 * window do verified = verified + (tonumber(values[j]) or 0) end
+      for j = 2 * window + 1, #fields do
+        local v = tonumber(values[j]) or 0
+        if v > best then best = v end
+      end
+      if sent - verified >= math.max(floor, math.floor(multiplier * best)) then
+        tripped = i
+        break
+      end
+    end
+  end
+  if tripped > 0 and ARGV[r + 6] == '1' then refused = {'blocked', tripped} end
+end
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-redis.call('DEL', KEYS[3])
 for i = 1, quotas do
   local key = KEYS[3 + i]
   if redis.call('INCR', key) == 1 or redis.call('PTTL', key) == -1 then
-    redis.call('EXPIRE', key, ARGV[3 + 2 * i])
+    redis.call('EXPIRE', key, ARGV[6 + 2 * i])
   end
 end
-return {'issued'}
+if refused then return refused end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('DEL', KEYS[3])
+if scopes > 0 then
+  local origin = {}
+  for i = 1, scopes do
+    local key = KEYS[5 + quotas + i]
+    redis.call('HINCRBY', key, 's' .. hour, 1)
+    redis.call('EXPIRE', key, ARGV[r + 7])
+    prune(key, hour, day, window, baseline)
+    origin[i] = key
+  end
+  redis.call('SET', KEYS[5 + quotas], table.concat(origin, ' '), 'EX', ARGV[3])
+end
+return {'issued', tripped}
 `;
 
 /**
- * KEYS: code, attempts.  ARGV: guess, max attempts.
+ * KEYS: code, attempts, and to credit a right guess: code origin, verified mark.
+ * ARGV: guess, max attempts, and to credit: hour, day, counters ttl, verified ttl.
  * The comparison visits every byte of the stored code whatever the guess, so its time does
  * not reveal how much of a guess was right; a guess of another length is wrong.
  * Returns {'expired'} | {'ok'} | {'wrong', attempts left}.
@@ -63,6 +136,20 @@ for i = 1, #code do
   diff = bit.bor(diff, bit.bxor(string.byte(code, i), string.byte(guess, i) or 0))
 end
 if diff == 0 then
+  if #KEYS > 2 then
+    -- The scopes this code was counted under (written by the issue script) each gain one
+    -- verified code, once: the origin goes with its first credit.
+    local origin = redis.call('GET', KEYS[3])
+    if origin then
+      for key in string.gmatch(origin, '%S+') do
+        redis.call('HINCRBY', key, 'v' .. ARGV[3], 1)
+        redis.call('HINCRBY', key, 'd' .. ARGV[4], 1)
+        redis.call('EXPIRE', key, ARGV[5])
+      end
+      redis.call('DEL', KEYS[3])
+    end
+    redis.call('SET', KEYS[4], '1', 'EX', ARGV[6])
+  end
   return {'ok'}
 end
 local attempts = redis.call('INCR', KEYS[2])
@@ -95,12 +182,7 @@ interface CodeScripts {
   meiduoUsersTakeUnlessFlagged(flagKey: string, key: string): Promise<unknown[]>;
   meiduoUsersIncrement(key: string, ttlSeconds: number): Promise<number>;
   meiduoUsersIssueCode(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown[]>;
-  meiduoUsersCheckCode(
-    codeKey: string,
-    attemptsKey: string,
-    guess: string,
-    maxAttempts: number,
-  ): Promise<unknown[]>;
+  meiduoUsersCheckCode(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown[]>;
 }
 
 function assertTtlSeconds(ttlSeconds: number, what: string): void {
@@ -125,7 +207,7 @@ export function createRedisCodeStore(redis: Redis): CodeStore {
   redis.defineCommand('meiduoUsersIncrement', { numberOfKeys: 1, lua: INCREMENT_LUA });
   redis.defineCommand('meiduoUsersTakeUnlessFlagged', { numberOfKeys: 2, lua: TAKE_UNLESS_FLAGGED_LUA });
   redis.defineCommand('meiduoUsersIssueCode', { lua: ISSUE_CODE_LUA });
-  redis.defineCommand('meiduoUsersCheckCode', { numberOfKeys: 2, lua: CHECK_CODE_LUA });
+  redis.defineCommand('meiduoUsersCheckCode', { lua: CHECK_CODE_LUA });
   const scripts = redis as unknown as CodeScripts;
 
   /** Waits briefly for a connection that is coming up; any failure is a 503 for the caller. */
@@ -181,18 +263,42 @@ export function createRedisCodeStore(redis: Redis): CodeStore {
       assertTtlSeconds(input.flagTtlSeconds, 'flagTtlSeconds');
       assertTtlSeconds(input.codeTtlSeconds, 'codeTtlSeconds');
       for (const quota of input.quotas) assertTtlSeconds(quota.ttlSeconds, `quota ${quota.id} ttlSeconds`);
+      const ratio = input.ratio ?? null;
+      const scopes = ratio?.scopes ?? [];
       const keys = [input.flagKey, input.codeKey, input.attemptsKey, ...input.quotas.map((q) => q.key)];
-      const args = [
+      const args: Array<string | number> = [
         input.flagTtlSeconds,
         input.code,
         input.codeTtlSeconds,
+        input.quotas.length,
+        input.blocked ? 1 : 0,
+        scopes.length,
         ...input.quotas.flatMap((q) => [q.limit, q.ttlSeconds]),
       ];
+      if (ratio) {
+        keys.push(ratio.verifiedKey, ratio.originKey, ...scopes.map((s) => s.key));
+        args.push(
+          ratio.hour,
+          ratio.day,
+          ratio.windowHours,
+          ratio.baselineDays,
+          String(ratio.multiplier),
+          ratio.enforce ? 1 : 0,
+          ratio.countersTtlSeconds,
+          ...scopes.map((s) => s.floor),
+        );
+      }
       return run(async (): Promise<IssueResult> => {
         const reply = await scripts.meiduoUsersIssueCode(keys.length, ...keys, ...args);
         switch (reply[0]) {
-          case 'issued':
-            return { kind: 'issued' };
+          case 'issued': {
+            const tripped = scopes[Number(reply[1]) - 1];
+            return tripped ? { kind: 'issued', ratioTripped: tripped.kind } : { kind: 'issued' };
+          }
+          case 'blocked': {
+            const scope = scopes[Number(reply[1]) - 1];
+            return { kind: 'blocked', by: scope ? scope.kind : 'list' };
+          }
           case 'flagged':
             return {
               kind: 'flagged',
@@ -215,12 +321,14 @@ export function createRedisCodeStore(redis: Redis): CodeStore {
 
     checkCode: (input) =>
       run(async (): Promise<CheckCodeResult> => {
-        const reply = await scripts.meiduoUsersCheckCode(
-          input.codeKey,
-          input.attemptsKey,
-          input.guess,
-          input.maxAttempts,
-        );
+        const keys = [input.codeKey, input.attemptsKey];
+        const args: Array<string | number> = [input.guess, input.maxAttempts];
+        const credit = input.credit;
+        if (credit) {
+          keys.push(credit.originKey, credit.verifiedKey);
+          args.push(credit.hour, credit.day, credit.countersTtlSeconds, credit.verifiedTtlSeconds);
+        }
+        const reply = await scripts.meiduoUsersCheckCode(keys.length, ...keys, ...args);
         switch (reply[0]) {
           case 'ok':
             return { kind: 'ok' };

@@ -9,6 +9,14 @@ import type {
   IssueResult,
   TakeUnlessFlaggedResult,
 } from '../../domain/ports.js';
+import {
+  type RatioCheck,
+  type RatioCredit,
+  type RatioScopeKind,
+  ratioExceeded,
+  ratioFields,
+  scopeCounts,
+} from '../../domain/sms-abuse.js';
 import type { SqliteDatabase } from '../sqlite.js';
 
 /** Expired rows are invisible at once; they are physically removed at most this often. */
@@ -48,6 +56,14 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
       expires_at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS meiduo_users_kv_expires ON meiduo_users_kv (expires_at_ms);
+    CREATE TABLE IF NOT EXISTS meiduo_users_ratio (
+      scope TEXT NOT NULL,
+      field TEXT NOT NULL,
+      n INTEGER NOT NULL,
+      expires_at_ms INTEGER NOT NULL,
+      PRIMARY KEY (scope, field)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS meiduo_users_ratio_expires ON meiduo_users_ratio (expires_at_ms);
   `);
 
   const selectLive = db.prepare<[string, number], Row>(
@@ -64,6 +80,20 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
        (SELECT key FROM meiduo_users_kv WHERE expires_at_ms <= ? LIMIT ?)`,
   );
   const ping = db.prepare('SELECT 1');
+  // The ratio rule's counters: the rows of one scope's fields (src/domain/sms-abuse.ts).
+  const selectRatio = db.prepare<[string, string, number], { field: string; n: number }>(
+    `SELECT field, n FROM meiduo_users_ratio
+     WHERE scope = ? AND field IN (SELECT value FROM json_each(?)) AND expires_at_ms > ?`,
+  );
+  const bumpRatio = db.prepare<[string, string, number, number]>(
+    `INSERT INTO meiduo_users_ratio (scope, field, n, expires_at_ms) VALUES (?, ?, 1, ?)
+     ON CONFLICT (scope, field) DO UPDATE SET
+       n = CASE WHEN expires_at_ms > ? THEN n + 1 ELSE 1 END, expires_at_ms = excluded.expires_at_ms`,
+  );
+  const purgeRatio = db.prepare<[number, number]>(
+    `DELETE FROM meiduo_users_ratio WHERE (scope, field) IN
+       (SELECT scope, field FROM meiduo_users_ratio WHERE expires_at_ms <= ? LIMIT ?)`,
+  );
 
   const live = (key: string, nowMs: number): Row | undefined => selectLive.get(key, nowMs);
   const secondsLeft = (row: Row, nowMs: number): number => Math.ceil((row.expires_at_ms - nowMs) / 1000);
@@ -85,6 +115,46 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
     if (nowMs - lastPurgeMs < PURGE_INTERVAL_MS) return;
     lastPurgeMs = nowMs;
     purgeExpired.run(nowMs, PURGE_BATCH);
+    purgeRatio.run(nowMs, PURGE_BATCH);
+  };
+
+  /** The first scope over its threshold (1-based), or 0; a verified mobile is never over. */
+  const ratioTripped = (ratio: RatioCheck, nowMs: number): number => {
+    if (live(ratio.verifiedKey, nowMs)) return 0;
+    const fields = ratioFields(ratio);
+    const wanted = JSON.stringify([...fields.sent, ...fields.verified, ...fields.daily]);
+    for (const [i, scope] of ratio.scopes.entries()) {
+      if (scope.floor <= 0) continue;
+      const values = new Map(selectRatio.all(scope.key, wanted, nowMs).map((r) => [r.field, r.n]));
+      const counts = scopeCounts(ratio, (f) => values.get(f) ?? 0);
+      if (ratioExceeded(counts, scope.floor, ratio.multiplier)) return i + 1;
+    }
+    return 0;
+  };
+
+  const countSent = (ratio: RatioCheck, codeTtlSeconds: number, nowMs: number): void => {
+    // Like the Redis hash's EXPIRE: a counter lives countersTtlSeconds after its last write.
+    const expires = nowMs + ratio.countersTtlSeconds * 1000;
+    for (const scope of ratio.scopes) bumpRatio.run(scope.key, `s${ratio.hour}`, expires, nowMs);
+    upsert.run(
+      ratio.originKey,
+      JSON.stringify(ratio.scopes.map((s) => s.key)),
+      nowMs + codeTtlSeconds * 1000,
+    );
+  };
+
+  /** Credits the scopes of the code's origin once; remembers the mobile as verified. */
+  const credit = (c: RatioCredit, nowMs: number): void => {
+    const origin = live(c.originKey, nowMs);
+    if (origin) {
+      const expires = nowMs + c.countersTtlSeconds * 1000;
+      for (const scope of JSON.parse(origin.value) as string[]) {
+        bumpRatio.run(scope, `v${c.hour}`, expires, nowMs);
+        bumpRatio.run(scope, `d${c.day}`, expires, nowMs);
+      }
+      deleteKey.run(c.originKey);
+    }
+    upsert.run(c.verifiedKey, '1', nowMs + c.verifiedTtlSeconds * 1000);
   };
 
   const takeTx = db.transaction((key: string, nowMs: number): string | null => {
@@ -126,17 +196,26 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
         return { kind: 'limited', id: quota.id, retryAfterSeconds: secondsLeft(counter, nowMs) };
       }
     }
+    const ratio = input.ratio ?? null;
+    const tripped = !input.blocked && ratio ? ratioTripped(ratio, nowMs) : 0;
+    const trippedKind: RatioScopeKind | undefined = ratio?.scopes[tripped - 1]?.kind;
     upsert.run(input.flagKey, '1', nowMs + input.flagTtlSeconds * 1000);
+    for (const quota of input.quotas) bump(quota.key, quota.ttlSeconds, nowMs);
+    if (input.blocked) return { kind: 'blocked', by: 'list' };
+    if (trippedKind && ratio?.enforce) return { kind: 'blocked', by: trippedKind };
     upsert.run(input.codeKey, input.code, nowMs + input.codeTtlSeconds * 1000);
     deleteKey.run(input.attemptsKey);
-    for (const quota of input.quotas) bump(quota.key, quota.ttlSeconds, nowMs);
-    return { kind: 'issued' };
+    if (ratio) countSent(ratio, input.codeTtlSeconds, nowMs);
+    return trippedKind ? { kind: 'issued', ratioTripped: trippedKind } : { kind: 'issued' };
   });
 
   const checkCodeTx = db.transaction((input: CheckCodeInput, nowMs: number): CheckCodeResult => {
     const code = live(input.codeKey, nowMs);
     if (!code) return { kind: 'expired' };
-    if (sameSecret(input.guess, code.value)) return { kind: 'ok' };
+    if (sameSecret(input.guess, code.value)) {
+      if (input.credit) credit(input.credit, nowMs);
+      return { kind: 'ok' };
+    }
     // The counter lives exactly as long as the code it counts guesses for.
     const attemptsRow = live(input.attemptsKey, nowMs);
     const attempts = (attemptsRow ? Number.parseInt(attemptsRow.value, 10) || 0 : 0) + 1;
