@@ -61,6 +61,46 @@ export const SERVICE_ENV = {
  */
 export const REDIS_WEB_ENV = { RUN_WORKER: 'false' } as const;
 
+/**
+ * The Django original (bench/django/) beside meiduo-users: gunicorn sync workers and Celery
+ * prefork processes, as many as cores (as the course deploys it), on the bench's Redis server in
+ * databases of its own (BENCH_DJANGO_REDIS_DBS: codes, sessions, broker; the course uses 2, 1, 15).
+ */
+const djangoDbs = (process.env.BENCH_DJANGO_REDIS_DBS ?? '8,9,10').split(',').map(Number);
+export const DJANGO = {
+  processes: availableParallelism(),
+  verifyDb: djangoDbs[0] ?? 8,
+  sessionDb: djangoDbs[1] ?? 9,
+  brokerDb: djangoDbs[2] ?? 10,
+} as const;
+
+/**
+ * The runs against Django (issue 11): the same autocannon load for both, alternated Django,
+ * meiduo-users, Django, meiduo-users so that the ratio survives a noisy machine.
+ */
+export const VERSUS = {
+  rounds: 2,
+  connections: 50,
+  durationSeconds: QUICK ? 2 : 10,
+  warmupSeconds: QUICK ? 0.5 : 2,
+  /** End to end: /sms_codes/ at full load this long, counting the SMS the workers sent in it. */
+  endToEndSeconds: QUICK ? 3 : 30,
+  /** After a run, the queue is drained before the next one starts (at most this long). */
+  drainSeconds: 120,
+} as const;
+
+/**
+ * meiduo-users as a user runs it for the comparison: `npm start` with REDIS_URL (a database
+ * of its own), PBKDF2-SHA256 at Django 3.2's default cost, rate limits off (one client
+ * address sends everything), every other setting at its default.
+ */
+export const VERSUS_SERVICE_ENV = {
+  HOST: '127.0.0.1',
+  RATE_LIMITS: 'off',
+  PASSWORD_HASHER: 'pbkdf2_sha256',
+  PBKDF2_ITERATIONS: '260000',
+} as const;
+
 export const QUEUE = {
   /** Jobs of the throughput run. */
   jobs: QUICK ? 2000 : 10_000,
@@ -85,4 +125,12 @@ export const TARGETS = {
   queueP99Ms: 50,
   peakRssMb: 200,
   rssRepeatTolerance: 0.1,
+  /** meiduo-users ÷ Django in the same run. */
+  versus: {
+    image: 2.5,
+    sms: 10,
+    register: 1.5,
+    login: 1.5,
+    endToEnd: 10,
+  },
 } as const;

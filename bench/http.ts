@@ -114,7 +114,7 @@ async function redisPostgresBackend(): Promise<Backend> {
 }
 
 /** node's flags from `npm start` (and deploy/Procfile), so the bench runs the service as shipped. */
-const START_FLAGS = (
+export const START_FLAGS = (
   JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
 ).scripts.start
   .split(/\s+/)
@@ -132,12 +132,12 @@ function startService(backend: Backend, name: string): Promise<Served> {
   );
 }
 
-interface Csrf {
+export interface Csrf {
   headers: Record<string, string>;
 }
 
 /** A token and its cookie from /csrf_token/, as the pages get them. */
-async function csrfOf(url: string): Promise<Csrf> {
+export async function csrfOf(url: string): Promise<Csrf> {
   const res = await fetch(`${url}/csrf_token/`);
   const body = (await res.json()) as { csrf_token: string };
   const cookie = res.headers

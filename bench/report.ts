@@ -4,10 +4,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TARGETS } from './config.js';
 import type { BackendResults, RunResult } from './http.js';
 import type { LoadSummary } from './lib/load.js';
 import { NOTES } from './notes.js';
 import type { QueueResults } from './queue.js';
+import type { VersusResults, VersusRun } from './versus.js';
 
 export interface Baselines {
   hello: LoadSummary & { peakRssMb: number };
@@ -31,6 +33,9 @@ export interface Machine {
 
 export interface BenchResults {
   machine: Machine;
+  /** The runs against the Django original; absent when skipped (versusSkipped says why). */
+  versus?: VersusResults;
+  versusSkipped?: string;
   baselines: Baselines | undefined;
   backends: BackendResults[];
   queue: QueueResults | undefined;
@@ -44,7 +49,7 @@ export interface Target {
   /** Measured value, in `unit`. */
   value: number;
   target: number;
-  unit: '%' | 'ms' | 'jobs/s' | 'MB';
+  unit: '%' | 'ms' | 'jobs/s' | 'MB' | '×';
   /** 'min': the value must reach the target; 'max': stay under it. */
   kind: 'min' | 'max';
   met: boolean;
@@ -114,9 +119,11 @@ export function evaluateTargets(
     queueP99Ms: number;
     peakRssMb: number;
     rssRepeatTolerance: number;
+    versus?: VersusGoals;
   },
 ): Target[] {
   const targets: Target[] = [];
+  if (results.versus && t.versus) targets.push(...versusTargets(results.versus, t.versus));
   const b = results.baselines;
   for (const be of results.backends) {
     const on = be.name === 'embedded' ? 'embedded' : 'Redis + PostgreSQL';
@@ -276,6 +283,145 @@ export function webRuns(
   ];
 }
 
+// ---- against Django ---------------------------------------------------------------------
+
+export interface VersusGoals {
+  image: number;
+  sms: number;
+  register: number;
+  login: number;
+  endToEnd: number;
+}
+
+const mean = (values: number[]) => values.reduce((a, v) => a + v, 0) / values.length;
+/** Geometric mean of the per-round ratios: each round pairs a Django run with the ours after it. */
+const pairedRatio = (ours: number[], django: number[]) => {
+  const ratios = ours.map((o, i) => o / (django[i] ?? Number.NaN));
+  // A round where either side got nothing done is a broken comparison, not a ratio.
+  if (ratios.length === 0 || !ratios.every((x) => Number.isFinite(x) && x > 0)) return Number.NaN;
+  return Math.exp(mean(ratios.map(Math.log)));
+};
+
+/** A probe that got no answer at all in its run waited at least the whole run. */
+const probeP99 = (p: VersusRun) => (p.ok > 0 ? p.p99Ms : p.seconds * 1000);
+
+interface VersusRow {
+  id: keyof VersusGoals | 'probe';
+  label: string;
+  unit: string;
+  django: number[];
+  ours: number[];
+  /** For latencies smaller is better: the ratio is Django ÷ ours. */
+  lowerIsBetter?: boolean;
+}
+
+export function versusRows(v: VersusResults): VersusRow[] {
+  const ok = (runs: VersusRun[]) => runs.map((r) => r.okPerSecond);
+  return [
+    {
+      id: 'image',
+      label: 'GET /image_codes/',
+      unit: 'req/s',
+      django: ok(v.django.image),
+      ours: ok(v.ours.image),
+    },
+    { id: 'sms', label: 'GET /sms_codes/', unit: 'req/s', django: ok(v.django.sms), ours: ok(v.ours.sms) },
+    {
+      id: 'register',
+      label: 'POST /register/ (PBKDF2-SHA256 260,000 both)',
+      unit: 'req/s',
+      django: ok(v.django.register),
+      ours: ok(v.ours.register),
+    },
+    {
+      id: 'login',
+      label: 'POST /login/ (PBKDF2-SHA256 260,000 both)',
+      unit: 'req/s',
+      django: ok(v.django.login),
+      ours: ok(v.ours.login),
+    },
+    {
+      id: 'endToEnd',
+      label: `SMS codes requested, queued and sent (${v.django.endToEnd[0]?.seconds.toFixed(0) ?? '?'} s)`,
+      unit: 'sent/s',
+      django: v.django.endToEnd.map((e) => e.sentPerSecond),
+      ours: v.ours.endToEnd.map((e) => e.sentPerSecond),
+    },
+    {
+      id: 'probe',
+      label: 'captcha p99 while /register/ runs at full load',
+      unit: 'ms',
+      django: v.django.probe.map((p) => probeP99(p.probe)),
+      ours: v.ours.probe.map((p) => probeP99(p.probe)),
+      lowerIsBetter: true,
+    },
+  ];
+}
+
+const rowRatio = (row: VersusRow) =>
+  row.lowerIsBetter ? pairedRatio(row.django, row.ours) : pairedRatio(row.ours, row.django);
+
+function versusTargets(v: VersusResults, goals: VersusGoals): Target[] {
+  return versusRows(v).flatMap((row) => {
+    if (row.id === 'probe') return [];
+    const goal = goals[row.id];
+    const value = rowRatio(row);
+    return [
+      {
+        id: `vs-${row.id}`,
+        label: `${row.label} vs Django`,
+        value,
+        target: goal,
+        unit: '×' as const,
+        kind: 'min' as const,
+        met: value >= goal,
+        detail: `${rate(mean(row.ours))} vs ${rate(mean(row.django))} ${row.unit} (rounds: ${row.ours.map(rate).join(' / ')} vs ${row.django.map(rate).join(' / ')})`,
+      },
+    ];
+  });
+}
+
+function versusTable(v: VersusResults, goals: VersusGoals | undefined): TableSpec {
+  return {
+    headers: ['', 'Django original', 'meiduo-users', 'ratio', 'goal'],
+    rows: versusRows(v).map((row) => {
+      const ratio = rowRatio(row);
+      const goal = row.id === 'probe' ? undefined : goals?.[row.id];
+      return [
+        `${row.label}, ${row.unit}`,
+        rate(mean(row.django)),
+        rate(mean(row.ours)),
+        `${fmt(ratio, ratio < 10 ? 2 : 0)}×${row.lowerIsBetter ? ' better' : ''}`,
+        goal === undefined ? '' : `≥ ${fmt(goal, 1)}× ${ratio >= goal ? '(met)' : '(**missed**)'}`,
+      ];
+    }),
+    align: ['l', 'r', 'r', 'r', 'l'],
+  };
+}
+
+function versusSetup(v: VersusResults): string {
+  const workers = v.djangoProcesses;
+  return (
+    `Django 3.2 (bench/django: the course’s views) under gunicorn with ${workers} sync workers and Celery with ` +
+    `concurrency ${workers}; meiduo-users as \`npm start\` with REDIS_URL, PASSWORD_HASHER=pbkdf2_sha256, ` +
+    `PBKDF2_ITERATIONS=260000, RATE_LIMITS=off and every other setting at its default; both on the same ` +
+    `Redis server (databases of their own) and a SQLite file. autocannon, ${v.connections} connections, ` +
+    `${v.durationSeconds} s per run, each request with its own image code, mobile or user; each kind run ` +
+    `Django, meiduo-users, ${v.rounds > 1 ? 'Django, meiduo-users ' : ''}(figures: mean of the rounds; ratio: ` +
+    `geometric mean of the paired rounds). Successes only: HTTP 200 with a JPEG or \`"code": 0\`.`
+  );
+}
+
+function endToEndLines(v: VersusResults): string[] {
+  return (['django', 'ours'] as const).flatMap((name) =>
+    v[name].endToEnd.map(
+      (e, i) =>
+        `${name === 'django' ? 'Django + Celery' : 'meiduo-users'} round ${i + 1}: ${rate(e.requestedPerSecond)} requested/s, ` +
+        `${rate(e.sentPerSecond)} sent/s in the window, ${fmt(e.backlogAtEnd)} not yet sent at its end, all sent ${fmt(e.drainSeconds, 1)} s later`,
+    ),
+  );
+}
+
 // ---- text -------------------------------------------------------------------------------
 
 /** A table's content, which the terminal and the markdown reports each lay out their own way. */
@@ -324,8 +470,12 @@ function table({ headers, rows, align }: TableSpec): string[] {
   ];
 }
 
-const targetValue = (t: Target) => `${fmt(t.value, t.unit === '%' || t.unit === 'ms' ? 1 : 0)} ${t.unit}`;
-const targetGoal = (t: Target) => `${t.kind === 'min' ? '≥' : '<'} ${fmt(t.target)} ${t.unit}`;
+const targetValue = (t: Target) =>
+  t.unit === '×'
+    ? `${fmt(t.value, 2)}×`
+    : `${fmt(t.value, t.unit === '%' || t.unit === 'ms' ? 1 : 0)} ${t.unit}`;
+const targetGoal = (t: Target) =>
+  `${t.kind === 'min' ? '≥' : '<'} ${t.unit === '×' ? `${fmt(t.target, 1)}×` : `${fmt(t.target)} ${t.unit}`}`;
 
 export function terminalReport(r: BenchResults): string {
   const lines: string[] = [];
@@ -335,6 +485,16 @@ export function terminalReport(r: BenchResults): string {
     `load average at start ${m.loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${m.loadAtEnd.map((l) => l.toFixed(2)).join(' ')}${m.quick ? '  (QUICK run)' : ''}`,
     '',
   );
+  if (r.versus) {
+    lines.push('Against the Django original (same run, alternated)');
+    lines.push(
+      ...table(versusTable(r.versus, TARGETS.versus)),
+      ...endToEndLines(r.versus).map((l) => `  ${l}`),
+      '',
+    );
+  } else if (r.versusSkipped) {
+    lines.push(`Against the Django original: SKIPPED (${r.versusSkipped})`, '');
+  }
   if (r.baselines) {
     const b = r.baselines;
     lines.push('Baselines (same run, same duration and concurrency)');
@@ -403,6 +563,7 @@ export function targetsMarkdown(r: BenchResults, notes: Record<string, string>):
 
 export function resultsMarkdown(r: BenchResults, notes: Record<string, string>): string {
   const lines = ['# Benchmark results', '', `Measured by \`npm run bench\`: ${machineLine(r.machine)}.`, ''];
+  lines.push(...versusMarkdown(r, true, '##'));
   if (r.baselines) {
     const b = r.baselines;
     lines.push(
@@ -452,6 +613,61 @@ export function resultsMarkdown(r: BenchResults, notes: Record<string, string>):
   return lines.join('\n');
 }
 
+/** The lead of the README and of results.md: meiduo-users beside the Django original. */
+function versusMarkdown(r: BenchResults, perRound: boolean, heading: string): string[] {
+  const v = r.versus;
+  if (!v) {
+    return r.versusSkipped
+      ? [`${heading} Against the Django original`, '', `Not measured in this run: ${r.versusSkipped}.`, '']
+      : [];
+  }
+  const lines = [
+    `${heading} Against the Django original`,
+    '',
+    versusSetup(v),
+    '',
+    ...mdTable(versusTable(v, TARGETS.versus)),
+    '',
+  ];
+  lines.push(...endToEndLines(v).map((l) => `- ${l}`), '');
+  if (perRound) {
+    const run = (x: VersusRun) =>
+      `${rate(x.okPerSecond)} (p50 ${fmt(x.p50Ms)} ms, p99 ${fmt(x.p99Ms)} ms, ${fmt(x.requests - x.ok)} failed${x.exhausted ? ', pool ran dry' : ''})`;
+    const rows: string[][] = [];
+    for (const name of ['django', 'ours'] as const) {
+      const side = v[name];
+      const who = name === 'django' ? 'Django' : 'meiduo-users';
+      const kinds: Array<[string, VersusRun[]]> = [
+        ['GET /image_codes/', side.image],
+        ['GET /sms_codes/', side.sms],
+        ['POST /register/', side.register],
+        ['POST /login/', side.login],
+      ];
+      for (const [label, runs] of kinds) {
+        for (const [i, x] of runs.entries()) rows.push([who, `${label} #${i + 1}`, run(x)]);
+      }
+      for (const [i, x] of side.probe.entries()) {
+        rows.push([
+          who,
+          `captcha beside full /register/ load #${i + 1}`,
+          `${run(x.probe)}; register ${run(x.register)}`,
+        ]);
+      }
+    }
+    lines.push(
+      ...mdTable({
+        headers: ['side', 'run', 'successes/s (latency, failures)'],
+        rows,
+        align: ['l', 'l', 'l'],
+      }),
+      '',
+    );
+    if (v.ours.peakRssMb !== null)
+      lines.push(`Peak RSS of the meiduo-users process over these runs: ${fmt(v.ours.peakRssMb)} MB.`, '');
+  }
+  return lines;
+}
+
 // ---- SVG --------------------------------------------------------------------------------
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -473,9 +689,9 @@ export function targetsSvg(r: BenchResults): string {
   const targetX = x0 + barW / 2;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Verdana, sans-serif" font-size="12" role="img">`,
-    `<title>meiduo-users benchmark: each target against its baseline of the same run</title>`,
+    `<title>meiduo-users benchmark: against the Django original, then each target against its baseline of the same run</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="10" y="22" font-size="15" font-weight="bold">meiduo-users: targets against baselines of the same run</text>`,
+    `<text x="10" y="22" font-size="15" font-weight="bold">meiduo-users: ratios to the Django original (top), then own targets</text>`,
     `<text x="10" y="40" fill="#555">${escapeXml(machineLine(r.machine).slice(0, 130))}</text>`,
   ];
   r.targets.forEach((t, i) => {
@@ -507,26 +723,29 @@ export function readmeSection(r: BenchResults): string {
     '## Benchmarks',
     '',
     '```sh',
-    'npm run bench                 # ~5 min: builds, then measures everything below',
-    'BENCH_QUICK=1 npm run bench   # ~1 min smoke run (2 s per run); leaves docs/bench alone',
+    'npm run bench                 # ~15 min: builds, then measures everything below',
+    'BENCH_QUICK=1 npm run bench   # ~3 min smoke run (2 s per run); leaves docs/bench alone',
     '```',
-    '',
-    'Every figure is a ratio against a baseline measured in the same run on the same machine, so',
-    'the ratios hold when the machine is noisy: a Fastify hello-world with the service’s own',
-    'Fastify options (the ceiling of one HTTP request), the captcha renderer alone, the password',
-    'hasher alone with the service’s settings, and Redis round trips. The service runs built',
-    '(`node dist/server.js`) with `RATE_LIMITS=off` and CSRF on, on the embedded default and on',
-    'Redis + BullMQ + PostgreSQL; each request carries a distinct captcha id, mobile and user,',
-    'with valid codes prepared in the store beforehand. Settings: [bench/config.ts](bench/config.ts).',
-    '',
-    `![targets](docs/bench/bench.svg)`,
     '',
     `Last full run: ${machineLine(r.machine)}. ${met} of ${r.targets.length} targets met.`,
     '',
+    ...versusMarkdown(r, false, '###'),
+    `![targets](docs/bench/bench.svg)`,
+    '',
+    '### Against its own baselines',
+    '',
+    'Below, every figure is a ratio against a baseline measured in the same run on the same machine:',
+    'a Fastify hello-world with the service’s own Fastify options (the ceiling of one HTTP request),',
+    'the captcha renderer alone, the password hasher alone with the service’s settings, and Redis',
+    'round trips; they explain the ratios above. The service runs built (`node dist/server.js`) with',
+    '`RATE_LIMITS=off` and CSRF on, on the embedded default and on Redis + BullMQ + PostgreSQL; each',
+    'request carries a distinct captcha id, mobile and user, with valid codes prepared in the store',
+    'beforehand. Settings: [bench/config.ts](bench/config.ts).',
+    '',
     ...targetsMarkdown(r, NOTES),
     '',
-    'All figures (baselines, every run with p50/p99 latency, errors and peak RSS, the queue):',
-    '[docs/bench/results.md](docs/bench/results.md).',
+    'All figures (each round against Django, baselines, every run with p50/p99 latency, errors and',
+    'peak RSS, the queue): [docs/bench/results.md](docs/bench/results.md).',
     '',
   ].join('\n');
 }

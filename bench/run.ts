@@ -10,12 +10,14 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { has } from '../test/backends.js';
 import { BENCH, ONLY, QUICK, REDIS_URL, SERVICE_ENV, TARGETS } from './config.js';
+import { djangoMissing } from './django.js';
 import { type BackendResults, type BaselineKind, runBackend, type Sizing } from './http.js';
 import { cleanBenchRedis, redisKeyCount } from './lib/fixtures.js';
 import { load } from './lib/load.js';
 import { RESULTS_DIR, ROOT, runTsChild, startNode } from './lib/process.js';
 import { type QueueResults, runQueue } from './queue.js';
 import { type Baselines, type BenchResults, evaluateTargets, terminalReport, writeDocs } from './report.js';
+import { runVersus, type VersusResults } from './versus.js';
 
 const wanted = (part: string) => ONLY.length === 0 || ONLY.includes(part);
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -85,6 +87,18 @@ async function main(): Promise<void> {
       log(`note: ${REDIS_URL} holds ${keys} keys before the run; the bench removes only its own kinds`);
   }
 
+  let versus: VersusResults | undefined;
+  let versusSkipped: string | undefined;
+  if (wanted('django')) {
+    versusSkipped = redis ? (djangoMissing() ?? undefined) : 'Redis is not available on this machine';
+    if (versusSkipped) {
+      log(`SKIPPED: the runs against the Django original (${versusSkipped})`);
+    } else {
+      log('against the Django original (bench/django): Django, meiduo-users, Django, meiduo-users');
+      versus = await runVersus();
+    }
+  }
+
   const base = wanted('baselines') ? await baselines() : undefined;
   const sizing: Sizing = {
     helloRps: base?.hello.requestsPerSecond ?? 20_000,
@@ -127,6 +141,8 @@ async function main(): Promise<void> {
       durationSeconds: BENCH.durationSeconds,
       connections: BENCH.connections,
     },
+    versus,
+    versusSkipped,
     baselines: base,
     backends,
     queue,

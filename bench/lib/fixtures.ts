@@ -62,8 +62,9 @@ export interface CodeWriter {
   close(): Promise<void>;
 }
 
-export function redisWriter(): CodeWriter {
-  const redis = new Redis(REDIS_URL);
+/** Codes as SET key value EX ttl into a Redis database (the service's by default). */
+export function redisWriter(url: string = REDIS_URL): CodeWriter {
+  const redis = new Redis(url);
   return {
     async put(images, sms, ttlSeconds) {
       const entries: Array<[string, string]> = [

@@ -59,13 +59,13 @@ async function waitForReady(url: string, child: ChildProcess, stderr: () => stri
 
 /**
  * Starts `node <args>` with the given environment (and nothing of the bench's own), stdout
- * to /dev/null (the request log is written as in production, and costs what it costs),
+ * to /dev/null or a file (the request log is written as in production, and costs what it costs),
  * stderr kept for failures.
  */
 export async function startNode(
   args: string[],
   env: Record<string, string>,
-  options: { readyPath: string; cwd: string; name: string },
+  options: { readyPath: string; cwd: string; name: string; stdoutFile?: string },
 ): Promise<Served> {
   const port = await freePort();
   const nodeArgs: string[] = [];
@@ -81,7 +81,7 @@ export async function startNode(
   const child = spawn(process.execPath, [...nodeArgs, ...args], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, PORT: String(port) },
-    stdio: ['ignore', openSync('/dev/null', 'w'), 'pipe'],
+    stdio: ['ignore', openSync(options.stdoutFile ?? '/dev/null', 'w'), 'pipe'],
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
