@@ -6,10 +6,12 @@ import { createSqliteCodeStore } from './adapters/code-store/sqlite.js';
 import { createInProcessQueue } from './adapters/job-queue/in-process.js';
 import { createSqliteSessionStore } from './adapters/session-store/sqlite.js';
 import { createSmsProvider } from './adapters/sms-provider/index.js';
+import { createKyselySmsDecisionStore, createKyselySmsListStore } from './adapters/sms-records/kysely.js';
 import { openSqlite, type SqliteDatabase } from './adapters/sqlite.js';
 import { openUserDatabase } from './adapters/user-repository/database.js';
 import { createKyselyUserRepository } from './adapters/user-repository/kysely.js';
 import type { Config } from './config.js';
+import { createDecisionRecorder, type DecisionRecorder } from './domain/decision-records.js';
 import { KEY_PREFIX } from './domain/keys.js';
 import { createPasswordHasher } from './domain/password.js';
 import type {
@@ -19,6 +21,7 @@ import type {
   JobQueue,
   PasswordHasher,
   SessionStore,
+  SmsListStore,
   SmsProvider,
   UserRepository,
 } from './domain/ports.js';
@@ -34,6 +37,10 @@ export interface Deps {
   sms: SmsProvider;
   hasher: PasswordHasher;
   captcha: CaptchaRenderer;
+  /** SMS block/allow lists in the database (src/domain/sms-lists.ts caches them). */
+  smsLists: SmsListStore;
+  /** Batched writer and reader of SMS decision records (web: decisions, worker: deliveries). */
+  decisions: DecisionRecorder;
   /** Closes everything in reverse order of opening. */
   close(): Promise<void>;
 }
@@ -82,6 +89,14 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
     closers.push(() => userDb.close());
     if (options.migrate) await migrateToLatest(userDb);
     const users = createKyselyUserRepository(userDb);
+    const decisions = createDecisionRecorder({
+      store: createKyselySmsDecisionStore(userDb),
+      clock,
+      log,
+      settings: config,
+    });
+    // Closed after the queue (its worker reports deliveries) and before the database.
+    closers.push(() => decisions.close());
 
     /** A connection from the one Redis module, closed last (after the adapter using it). */
     const redis = async (url: string, name: string) => {
@@ -133,6 +148,8 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       sms,
       hasher: createPasswordHasher(config),
       captcha: createCaptchaRenderer(),
+      smsLists: createKyselySmsListStore(userDb),
+      decisions,
       close: async () => {
         for (const close of closers.reverse()) {
           await close().catch((err: unknown) => log.error({ err }, 'error while closing'));

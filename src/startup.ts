@@ -24,14 +24,26 @@ export function loadConfigOrExit(): Config {
 
 /** Consumes SMS jobs with WORKER_CONCURRENCY in flight. */
 export function startSmsWorker(deps: Deps, config: Config, log: Logger): void {
-  deps.queue.startWorker(
-    createSendSmsHandler({
-      codeStore: deps.codeStore,
-      sms: deps.sms,
-      log,
-      codeTtlSeconds: config.SMS_CODE_TTL_SECONDS,
-      testNumbers: config.testSmsNumbers,
-    }),
-    config.WORKER_CONCURRENCY,
-  );
+  const send = createSendSmsHandler({
+    codeStore: deps.codeStore,
+    sms: deps.sms,
+    log,
+    codeTtlSeconds: config.SMS_CODE_TTL_SECONDS,
+    testNumbers: config.testSmsNumbers,
+  });
+  deps.queue.startWorker(async (job, info) => {
+    const outcome = await send(job, info);
+    // Each attempt's outcome completes the request's decision record (the last one stays).
+    if (job.decisionId) {
+      deps.decisions.delivered({
+        decisionId: job.decisionId,
+        jobId: info.id,
+        vendor: outcome.provider,
+        outcome: outcome.kind,
+        detail: outcome.detail ?? null,
+        attempt: info.attempt,
+      });
+    }
+    return outcome;
+  }, config.WORKER_CONCURRENCY);
 }

@@ -163,6 +163,8 @@ export type SmsPurpose = 'register';
 export interface SmsJob {
   mobile: string;
   purpose: SmsPurpose;
+  /** The request's decision record, which the worker completes with the delivery outcome. */
+  decisionId?: string;
 }
 
 /**

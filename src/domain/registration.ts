@@ -1,6 +1,7 @@
 import { isObject } from './body.js';
 import { ApiError } from './errors.js';
 import type { Clock, CodeStore, PasswordHasher, User, UserRepository } from './ports.js';
+import { type RatioSettings, ratioCredit } from './sms-abuse.js';
 import { MOBILE_RULE, smsAttemptsKey, smsCodeKey } from './verification.js';
 
 export const USERNAME_RULE = /^[a-zA-Z0-9_-]{5,20}$/;
@@ -19,7 +20,7 @@ export interface RegistrationDeps {
   codeStore: CodeStore;
   hasher: PasswordHasher;
   clock: Clock;
-  settings: { SMS_CODE_MAX_ATTEMPTS: number };
+  settings: { SMS_CODE_MAX_ATTEMPTS: number } & RatioSettings;
 }
 
 /** POST /register/: the twelve checks of API.md §2, in their order. */
@@ -55,6 +56,8 @@ export function createRegistration(deps: RegistrationDeps) {
         attemptsKey: smsAttemptsKey(mobile),
         guess: smsCode,
         maxAttempts: settings.SMS_CODE_MAX_ATTEMPTS,
+        // A right code counts as verified for the ratio rule, in the same step.
+        credit: ratioCredit(mobile, clock.nowMs(), settings),
       });
       if (check.kind === 'expired') throw new ApiError('SMS_CODE_EXPIRED');
       if (check.kind === 'wrong') throw new ApiError('SMS_CODE_WRONG', { attempts_left: check.attemptsLeft });

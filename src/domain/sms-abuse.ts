@@ -141,19 +141,6 @@ export function scopeCounts(
   };
 }
 
-/** Whether a field is older than what the rule reads (so that the adapters may drop it). */
-export function fieldExpired(
-  field: string,
-  hour: number,
-  day: number,
-  windowHours: number,
-  baselineDays: number,
-) {
-  const n = Number(field.slice(1));
-  if (field.startsWith('d')) return n <= day - baselineDays;
-  return n <= hour - windowHours;
-}
-
 /** The first 7 digits of a mainland mobile: carrier segment and area block. */
 export function numberBlock(mobile: string): string {
   return mobile.slice(0, 7);
@@ -382,7 +369,8 @@ export function createListMatcher(entries: readonly ListEntry[]) {
 
 export type ListMatcher = ReturnType<typeof createListMatcher>;
 
-/** A mobile as logs show it: 138****5678. */
+/** 13155667788 → 131****7788: enough to find a complaint in the log, not to spam the owner. */
 export function maskMobile(mobile: string): string {
-  return mobile.length === 11 ? `${mobile.slice(0, 3)}****${mobile.slice(7)}` : '***';
+  if (mobile.length < 8) return '*'.repeat(mobile.length);
+  return `${mobile.slice(0, 3)}****${mobile.slice(-4)}`;
 }

@@ -1,9 +1,12 @@
 import { randomInt } from 'node:crypto';
 import { captchaMatches, generateCaptchaText } from './captcha.js';
+import type { DecisionRecorder } from './decision-records.js';
 import { ApiError, DependencyError, type ErrorId } from './errors.js';
 import { KEY_PREFIX } from './keys.js';
 import { chinaDayWindow, createLimiter, fixedWindow, quota } from './limits.js';
 import type { CaptchaImage, CaptchaRenderer, Clock, CodeStore, JobQueue, Quota } from './ports.js';
+import { maskMobile, type RatioSettings, ratioCheck } from './sms-abuse.js';
+import type { SmsLists } from './sms-lists.js';
 
 /** Django's own key names (API.md §3): no prefix, plain values. */
 export const imageCodeKey = (uuid: string) => `img_${uuid}`;
@@ -15,7 +18,7 @@ export const smsAttemptsKey = (mobile: string) => `${KEY_PREFIX}sms-attempts:${m
 export const UUID_RULE = /^[A-Za-z0-9_-]{1,64}$/;
 export const MOBILE_RULE = /^1[3-9]\d{9}$/;
 
-export interface VerificationSettings {
+export interface VerificationSettings extends RatioSettings {
   IMAGE_CODE_TTL_SECONDS: number;
   SMS_CODE_TTL_SECONDS: number;
   SMS_RESEND_INTERVAL_SECONDS: number;
@@ -34,6 +37,11 @@ export interface VerificationDeps {
   captcha: CaptchaRenderer;
   clock: Clock;
   settings: VerificationSettings;
+  /** Block/allow lists, matched in-process (no round trip). */
+  lists: SmsLists;
+  /** Decision records, written in batches off the request path. */
+  decisions: DecisionRecorder;
+  log: { info(obj: object, msg: string): void };
   /** 6-digit code source; cryptographically random by default. */
   newSmsCode?: () => string;
   newCaptchaText?: () => string;
@@ -45,13 +53,15 @@ export interface SmsRequest {
   imageCodeId: string | undefined;
   /** Client key from clientKey(): IPv4 or IPv6 /64. */
   client: string;
+  /** The client's address as seen, for the IP prefix of the ratio rule, the lists and the record. */
+  ip: string;
 }
 
 const randomSmsCode = () => String(randomInt(0, 1_000_000)).padStart(6, '0');
 
 /** Image codes and SMS codes: GET /image_codes/ and GET /sms_codes/ (API.md §2). */
 export function createVerification(deps: VerificationDeps) {
-  const { codeStore, queue, captcha, clock, settings } = deps;
+  const { codeStore, queue, captcha, clock, settings, lists, decisions, log } = deps;
   const newSmsCode = deps.newSmsCode ?? randomSmsCode;
   const newCaptchaText = deps.newCaptchaText ?? (() => generateCaptchaText());
   const limitsOn = settings.RATE_LIMITS === 'on';
@@ -101,7 +111,7 @@ export function createVerification(deps: VerificationDeps) {
     },
 
     async sendSmsCode(request: SmsRequest): Promise<{ resendAfterSeconds: number }> {
-      const { mobile, imageCode, imageCodeId, client } = request;
+      const { mobile, imageCode, imageCodeId, client, ip } = request;
       if (!MOBILE_RULE.test(mobile)) throw new ApiError('MOBILE_INVALID');
       // 1. parameters
       if (!imageCode || !imageCodeId) throw new ApiError('MISSING_PARAMS');
@@ -124,8 +134,30 @@ export function createVerification(deps: VerificationDeps) {
         captchaMatches(imageCode, stored) ||
         (testAnswer !== undefined && captchaMatches(imageCode, testAnswer));
       if (!right) throw new ApiError('IMAGE_CODE_WRONG');
-      // 5–6. quotas and the flag, checked and set in one atomic step
+      // From here on each request is recorded: a solved captcha bounds how many there can be.
+      const record = (
+        decision: 'sent' | 'refused' | 'failed',
+        rule: string | null,
+        detail: string | null = null,
+      ) => {
+        const id = decisions.decide({ mobile, ip, purpose: 'register', decision, rule, detail });
+        if (decision !== 'sent' || detail !== null) {
+          log.info(
+            { sms: { mobile: maskMobile(mobile), decision, rule, detail, record: id } },
+            'sms decision',
+          );
+        }
+        return id;
+      };
+      // 5–6. quotas, lists, the unverified-code ratio and the flag, in one atomic step
+      const nowMs = clock.nowMs();
       const testCode = settings.testSmsNumbers.get(mobile);
+      const verdict = lists.current().match(mobile, ip, nowMs);
+      // Allowed entries and test numbers are outside the ratio rule (neither checked nor counted).
+      const ratio =
+        limitsOn && testCode === undefined && !verdict.allowed
+          ? ratioCheck(mobile, ip, nowMs, settings)
+          : null;
       const result = await codeStore.issueCode({
         flagKey,
         flagTtlSeconds: settings.SMS_RESEND_INTERVAL_SECONDS,
@@ -134,17 +166,36 @@ export function createVerification(deps: VerificationDeps) {
         codeTtlSeconds: settings.SMS_CODE_TTL_SECONDS,
         attemptsKey: smsAttemptsKey(mobile),
         quotas: smsQuotas(mobile, client, testCode !== undefined),
+        blocked: verdict.blocked !== null,
+        ratio,
       });
       if (result.kind === 'flagged') {
+        record('refused', 'resend-interval');
         throw new ApiError('SMS_TOO_FREQUENT', { retry_after: result.retryAfterSeconds });
       }
       if (result.kind === 'limited') {
+        record('refused', `quota:${result.id}`);
         throw new ApiError(result.id as ErrorId, { retry_after: result.retryAfterSeconds });
       }
+      if (result.kind === 'blocked') {
+        const rule =
+          result.by === 'list' ? `block-list:${verdict.blocked?.kind ?? 'entry'}` : `ratio:${result.by}`;
+        const silent = result.by !== 'list' && settings.SMS_RATIO_MODE === 'silent';
+        record('refused', rule, silent ? 'silent' : null);
+        // Silent mode: the answer of a send, so that the sender learns nothing.
+        if (silent) return { resendAfterSeconds: settings.SMS_RESEND_INTERVAL_SECONDS };
+        throw new ApiError('SMS_BLOCKED');
+      }
+      const decisionId = record(
+        'sent',
+        null,
+        result.ratioTripped ? `record-only:ratio:${result.ratioTripped}` : null,
+      );
       // 7. enqueue; a job that cannot be queued must not leave a flag without a send
       try {
-        await queue.enqueue({ mobile, purpose: 'register' });
+        await queue.enqueue({ mobile, purpose: 'register', decisionId });
       } catch (err) {
+        record('failed', 'queue');
         await codeStore.delete(flagKey, smsCodeKey(mobile)).catch(() => {});
         throw err instanceof DependencyError ? err : new DependencyError('queue', err);
       }

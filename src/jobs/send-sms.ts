@@ -4,8 +4,15 @@
  * code, and a job whose code expired or was used in the meantime sends nothing.
  */
 import type { Logger } from 'pino';
-import type { CodeStore, JobOutcome, SmsJobHandler, SmsProvider } from '../domain/ports.js';
+import type { CodeStore, JobOutcome, SmsJob, SmsJobHandler, SmsProvider } from '../domain/ports.js';
 import { smsCodeKey } from '../domain/verification.js';
+
+/** The fields a queued job keeps: whatever else a caller's object holds stays out of the queue. */
+export function jobData(job: SmsJob): SmsJob {
+  const data: SmsJob = { mobile: job.mobile, purpose: job.purpose };
+  if (typeof job.decisionId === 'string') data.decisionId = job.decisionId;
+  return data;
+}
 
 /** The BullMQ queue and job name (and the in-process queue's log name). */
 export const SEND_SMS_JOB = 'send-sms-code';

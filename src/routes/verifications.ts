@@ -27,6 +27,7 @@ export async function verificationRoutes(app: FastifyInstance, opts: { verificat
         imageCode: request.query.image_code,
         imageCodeId: request.query.image_code_id,
         client: clientKey(request.ip),
+        ip: request.ip,
       });
       return ok('发送短信成功', { resend_after: resendAfterSeconds });
     },

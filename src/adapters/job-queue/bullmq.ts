@@ -25,7 +25,7 @@ import type { Logger } from 'pino';
 import { withDeadline } from '../../deadline.js';
 import { DependencyError } from '../../domain/errors.js';
 import type { JobOutcome, JobQueue, SmsJob, SmsJobHandler } from '../../domain/ports.js';
-import { SEND_SMS_JOB } from '../../jobs/send-sms.js';
+import { jobData, SEND_SMS_JOB } from '../../jobs/send-sms.js';
 import { duplicateRedis, whenReady } from '../redis.js';
 import { retryDelayMs } from './backoff.js';
 import { dispose, logJobEnd, outcomeOfError } from './outcome.js';
@@ -87,7 +87,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
 
   const runJob = async (job: Job<SmsJob>, handler: SmsJobHandler): Promise<JobOutcome> => {
     const id = job.id as string;
-    const data: SmsJob = { mobile: job.data.mobile, purpose: job.data.purpose };
+    const data = jobData(job.data);
     const attempt = job.attemptsMade + 1;
     // BullMQ counts every move to active; more starts than attempts means an earlier worker
     // was lost mid-job (stalled) and this run may repeat a send that already went out.
@@ -140,18 +140,13 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
       try {
         await producerReady();
         await withDeadline(
-          queue.add(
-            SEND_SMS_JOB,
-            // Only the two fields: whatever else a caller's object holds stays out of Redis.
-            { mobile: job.mobile, purpose: job.purpose },
-            {
-              jobId: randomUUID(),
-              attempts,
-              backoff: { type: 'meiduo-jitter' },
-              removeOnComplete: true,
-              removeOnFail: { age: o.keepFailedSeconds, count: o.keepFailedCount },
-            },
-          ),
+          queue.add(SEND_SMS_JOB, jobData(job), {
+            jobId: randomUUID(),
+            attempts,
+            backoff: { type: 'meiduo-jitter' },
+            removeOnComplete: true,
+            removeOnFail: { age: o.keepFailedSeconds, count: o.keepFailedCount },
+          }),
           o.enqueueTimeoutMs,
           'enqueue',
         );

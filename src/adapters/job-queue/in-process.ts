@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DependencyError } from '../../domain/errors.js';
 import type { JobOutcome, JobQueue, SmsJob, SmsJobHandler } from '../../domain/ports.js';
+import { jobData } from '../../jobs/send-sms.js';
 import { retryDelayMs } from './backoff.js';
 import { dispose, logJobEnd, outcomeOfError } from './outcome.js';
 
@@ -126,8 +127,7 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
   return {
     async enqueue(job) {
       if (closed) throw new DependencyError('queue', new Error('the in-process queue is closed'));
-      // Only the two fields: whatever else a caller's object holds stays out of the queue.
-      due.push({ id: randomUUID(), job: { mobile: job.mobile, purpose: job.purpose }, attempt: 1 });
+      due.push({ id: randomUUID(), job: jobData(job), attempt: 1 });
       pump();
     },
 

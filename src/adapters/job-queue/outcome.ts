@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { type JobOutcome, RETRYABLE_OUTCOMES, type SendOutcomeKind } from '../../domain/ports.js';
+import { maskMobile } from '../../domain/sms-abuse.js';
 
 /** `retry`: attempt again later; `done`: ended well; `failed`: ended without a send. */
 export type Disposition = 'done' | 'retry' | 'failed';
@@ -25,11 +26,7 @@ export function outcomeOfError(err: unknown): JobOutcome {
   return { kind: 'transient', provider: 'handler', detail: `handler threw ${text.slice(0, 200)}` };
 }
 
-/** 13155667788 → 131****7788: enough to find a complaint in the log, not to spam the owner. */
-export function maskMobile(mobile: string): string {
-  if (mobile.length < 8) return '*'.repeat(mobile.length);
-  return `${mobile.slice(0, 3)}****${mobile.slice(-4)}`;
-}
+export { maskMobile };
 
 export interface JobEnd {
   jobId: string;
