@@ -2,7 +2,7 @@
  * The bench's results as the targets see them, and their three renderings: a table for the
  * terminal, markdown for docs/bench, and an SVG chart drawn here (no chart library).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TARGETS } from './config.js';
 import type { BackendResults, RunResult } from './http.js';
@@ -405,7 +405,7 @@ function versusSetup(v: VersusResults): string {
     `Django 3.2 (bench/django: the course’s views) under gunicorn with ${workers} sync workers and Celery with ` +
     `concurrency ${workers}; meiduo-users as \`npm start\` with REDIS_URL, PASSWORD_HASHER=pbkdf2_sha256, ` +
     `PBKDF2_ITERATIONS=260000, RATE_LIMITS=off and every other setting at its default; both on the same ` +
-    `Redis server (databases of their own) and a SQLite file. autocannon, ${v.connections} connections, ` +
+    `Redis server (databases of their own) and each on a SQLite file (ours: its default; the same kind for both, and /register/ and /login/ are bound by the hash, not the insert). autocannon, ${v.connections} connections, ` +
     `${v.durationSeconds} s per run, each request with its own image code, mobile or user; each kind run ` +
     `Django, meiduo-users, ${v.rounds > 1 ? 'Django, meiduo-users ' : ''}(figures: mean of the rounds; ratio: ` +
     `geometric mean of the paired rounds). Successes only: HTTP 200 with a JPEG or \`"code": 0\`.`
@@ -750,10 +750,25 @@ export function readmeSection(r: BenchResults): string {
   ].join('\n');
 }
 
-/** docs/bench: the full results, the chart, and the README's Benchmarks section. */
-export function writeDocs(results: BenchResults, dir: string): void {
+/**
+ * The README with its `## Benchmarks` section (up to the next `## ` heading) replaced by
+ * `section`; unchanged when it has no such section.
+ */
+export function replaceReadmeSection(readme: string, section: string): string {
+  const lines = readme.split('\n');
+  const start = lines.indexOf('## Benchmarks');
+  if (start < 0) return readme;
+  let end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
+  if (end < 0) end = lines.length;
+  return [...lines.slice(0, start), ...section.trimEnd().split('\n'), '', ...lines.slice(end)].join('\n');
+}
+
+/** docs/bench: the full results, the chart, and the README's Benchmarks section (also put in `readme`). */
+export function writeDocs(results: BenchResults, dir: string, readme?: string): void {
   mkdirSync(dir, { recursive: true });
+  const section = readmeSection(results);
   writeFileSync(join(dir, 'results.md'), resultsMarkdown(results, NOTES));
   writeFileSync(join(dir, 'bench.svg'), targetsSvg(results));
-  writeFileSync(join(dir, 'README-section.md'), readmeSection(results));
+  writeFileSync(join(dir, 'README-section.md'), section);
+  if (readme) writeFileSync(readme, replaceReadmeSection(readFileSync(readme, 'utf8'), section));
 }

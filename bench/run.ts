@@ -155,8 +155,10 @@ async function main(): Promise<void> {
   // A quick or partial run does not replace the committed figures unless asked to.
   const docs = join(ROOT, 'docs/bench');
   if ((!QUICK && ONLY.length === 0) || process.env.BENCH_WRITE_DOCS === '1') {
-    writeDocs(results, docs);
-    log(`\nwrote bench/results/latest.json and docs/bench/{results.md,bench.svg,README-section.md}`);
+    writeDocs(results, docs, join(ROOT, 'README.md'));
+    log(
+      `\nwrote bench/results/latest.json, docs/bench/{results.md,bench.svg,README-section.md} and the README’s Benchmarks section`,
+    );
   } else {
     log('\nwrote bench/results/latest.json (quick/partial run: docs/bench left as they were)');
   }

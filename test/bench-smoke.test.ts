@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { SERVICE_ENV, TARGETS } from '../bench/config.js';
 import { load } from '../bench/lib/load.js';
 import { ROOT, startNode } from '../bench/lib/process.js';
-import { type BenchResults, evaluateTargets, targetsSvg } from '../bench/report.js';
+import { type BenchResults, evaluateTargets, replaceReadmeSection, targetsSvg } from '../bench/report.js';
+import type { VersusRun, VersusSide } from '../bench/versus.js';
 
 describe('bench harness', () => {
   it('measures a server child: requests answered without errors, a peak RSS', async () => {
@@ -76,5 +77,68 @@ describe('bench harness', () => {
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.match(/<rect [^>]*fill="#2e8b57"/g)).toHaveLength(1);
     expect(svg.match(/<rect [^>]*fill="#c0392b"/g)).toHaveLength(1);
+  });
+
+  it('judges ours against Django by the paired rounds, and a round where Django did nothing is no ratio', () => {
+    const run = (okPerSecond: number): VersusRun => ({
+      requestsPerSecond: okPerSecond,
+      okPerSecond,
+      ok: okPerSecond * 10,
+      p50Ms: 1,
+      p99Ms: 2,
+      requests: okPerSecond * 10,
+      errors: 0,
+      non2xx: 0,
+      seconds: 10,
+      exhausted: false,
+    });
+    const side = (image: number[], sms: number[]): VersusSide => ({
+      label: 'side',
+      image: image.map(run),
+      sms: sms.map(run),
+      register: [run(10), run(10)],
+      login: [run(10), run(10)],
+      probe: [],
+      endToEnd: [],
+      peakRssMb: null,
+    });
+    const results: Omit<BenchResults, 'targets'> = {
+      machine: {
+        date: '2026-01-01 00:00',
+        node: process.versions.node,
+        cpus: 2,
+        cpuModel: 'test',
+        loadAtStart: [0, 0, 0],
+        loadAtEnd: [0, 0, 0],
+        quick: true,
+        durationSeconds: 1,
+        connections: 1,
+      },
+      versus: {
+        rounds: 2,
+        connections: 50,
+        durationSeconds: 10,
+        djangoProcesses: 2,
+        // image: ratios 2 and 8 (geometric mean 4); sms: Django did nothing in round 2.
+        django: side([100, 50], [500, 0]),
+        ours: side([200, 400], [6000, 6000]),
+      },
+      baselines: undefined,
+      backends: [],
+      queue: undefined,
+    };
+    const byId = new Map(evaluateTargets(results, TARGETS).map((t) => [t.id, t]));
+    expect(byId.get('vs-image')?.value).toBeCloseTo(4);
+    expect(byId.get('vs-image')?.met).toBe(true);
+    expect(byId.get('vs-sms')?.value).toBeNaN();
+    expect(byId.get('vs-sms')?.met).toBe(false);
+    expect(byId.get('vs-register')?.value).toBeCloseTo(1);
+  });
+
+  it('puts the bench section into the README in place of the old one, leaving the rest', () => {
+    const readme = '# x\n\n## Benchmarks\n\nold\n\n### sub\n\nold too\n\n## Next\n\nkept\n';
+    const out = replaceReadmeSection(readme, '## Benchmarks\n\nnew\n');
+    expect(out).toBe('# x\n\n## Benchmarks\n\nnew\n\n## Next\n\nkept\n');
+    expect(replaceReadmeSection('# no section\n', '## Benchmarks\n')).toBe('# no section\n');
   });
 });
