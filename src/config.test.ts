@@ -17,7 +17,7 @@ describe('loadConfig', () => {
       SMS_PER_IP_PER_HOUR: 20,
       testMode: false,
     });
-    expect(c.VERIFY_REDIS_URL).toBeUndefined();
+    expect(c.redis).toEqual({ verify: undefined, session: undefined, queue: undefined });
     expect(c.warnings).toEqual([]);
   });
 
@@ -52,14 +52,59 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads a Redis Sentinel URL for every Redis setting, and refuses a bad one in one line', () => {
+    const c = loadConfig({
+      REDIS_URL: 'redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2,[::1]:26380/mymaster/2',
+      QUEUE_REDIS_URL: 'redis+sentinel://app:pw@s1:5000/queue-master?sentinel_password=sp',
+    });
+    const verify = {
+      kind: 'sentinel',
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '10.0.0.2', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+      name: 'mymaster',
+      db: 2,
+      password: 's3cret',
+    };
+    expect(c.redis.verify).toMatchObject(verify);
+    expect(c.redis.session).toEqual(c.redis.verify);
+    expect(c.redis.queue).toMatchObject({
+      kind: 'sentinel',
+      sentinels: [{ host: 's1', port: 5000 }],
+      name: 'queue-master',
+      db: 0,
+      username: 'app',
+      password: 'pw',
+      sentinelPassword: 'sp',
+    });
+    expect(c.warnings.join('\n')).toMatch(/REDIS_WAIT_REPLICAS=0/);
+    expect(
+      loadConfig({ REDIS_URL: 'redis+sentinel://h:1/m', REDIS_WAIT_REPLICAS: '1' }).warnings.join(),
+    ).not.toMatch(/REDIS_WAIT_REPLICAS/);
+    for (const [name, value] of [
+      ['SESSION_REDIS_URL', 'redis+sentinel://h1:26379'],
+      ['VERIFY_REDIS_URL', 'redis+sentinel://h1:99999/m'],
+      ['REDIS_URL', 'redis+sentinel://h1/m?password=x'],
+      ['QUEUE_REDIS_URL', 'sentinel://h1/m'],
+    ]) {
+      expect(() => loadConfig({ [name as string]: value })).toThrow(
+        new RegExp(`^Invalid setting ${name}: [^\n]+$`),
+      );
+    }
+  });
+
   it('derives the Redis URLs and warns for unusual combinations', () => {
     const c = loadConfig({
       REDIS_URL: 'redis://127.0.0.1:6379/0',
       VERIFY_REDIS_URL: 'redis://127.0.0.1:6379/2',
     });
-    expect(c.VERIFY_REDIS_URL).toBe('redis://127.0.0.1:6379/2');
-    expect(c.SESSION_REDIS_URL).toBe('redis://127.0.0.1:6379/0');
-    expect(c.QUEUE_REDIS_URL).toBe('redis://127.0.0.1:6379/0');
+    expect(c.redis).toEqual({
+      verify: { kind: 'standalone', url: 'redis://127.0.0.1:6379/2' },
+      session: { kind: 'standalone', url: 'redis://127.0.0.1:6379/0' },
+      queue: { kind: 'standalone', url: 'redis://127.0.0.1:6379/0' },
+    });
     expect(c.warnings.join('\n')).toMatch(/SQLite/);
     expect(c.warnings.join('\n')).toMatch(/console SMS provider/);
   });

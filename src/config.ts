@@ -49,10 +49,22 @@ export const ConfigSchema = Type.Object({
     default: 5000,
     description: 'longest a query may run',
   }),
-  REDIS_URL: Text('set: codes, limits, sessions and the queue use Redis'),
+  REDIS_URL: Text('set: codes, limits, sessions and the queue use Redis (or `redis+sentinel://…`)'),
   VERIFY_REDIS_URL: Text('Redis for codes, flags and counters (default REDIS_URL; Meiduo: db 2)'),
   SESSION_REDIS_URL: Text('Redis for sessions (default REDIS_URL)'),
   QUEUE_REDIS_URL: Text('Redis for the BullMQ queue (default REDIS_URL)'),
+  REDIS_WAIT_REPLICAS: Type.Integer({
+    minimum: 0,
+    maximum: 10,
+    default: 0,
+    description: 'replicas that must hold a new SMS code and its job before the 200 (Sentinel: 1)',
+  }),
+  REDIS_WAIT_TIMEOUT_MS: Type.Integer({
+    minimum: 10,
+    maximum: 1000,
+    default: 500,
+    description: 'longest wait for those replicas; then the request answers 503',
+  }),
   RUN_WORKER: Bool(true, 'the web process also runs an SMS worker'),
   WORKER_CONCURRENCY: Type.Integer({
     minimum: 1,
@@ -278,10 +290,31 @@ type Settings = Static<typeof ConfigSchema>;
 /** DATABASE_URL, parsed once: the embedded SQLite file or a server database's URL. */
 export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres' | 'mysql'; url: string };
 
+/**
+ * A Redis setting, parsed once: one server's URL, or the Sentinel deployment whose current
+ * primary for `name` is asked for (at start and after every lost connection).
+ */
+export type RedisTarget =
+  | { kind: 'standalone'; url: string }
+  | {
+      kind: 'sentinel';
+      sentinels: Array<{ host: string; port: number }>;
+      /** The master group name the sentinels monitor. */
+      name: string;
+      db: number;
+      username?: string;
+      password?: string;
+      sentinelPassword?: string;
+    };
+
+type RedisSetting = 'REDIS_URL' | 'VERIFY_REDIS_URL' | 'SESSION_REDIS_URL' | 'QUEUE_REDIS_URL';
+
 /** Validated settings with the derived defaults filled in. */
-export type Config = Omit<Settings, 'DATABASE_URL'> & {
+export type Config = Omit<Settings, 'DATABASE_URL' | RedisSetting> & {
   /** Where the users live (DATABASE_URL, or the embedded default under DATA_DIR). */
   database: DatabaseTarget;
+  /** Where codes, sessions and the queue live (each defaults to REDIS_URL); absent: SQLite, in-process. */
+  redis: { verify?: RedisTarget; session?: RedisTarget; queue?: RedisTarget };
   providers: ProviderName[];
   csrfTrustedOrigins: string[];
   corsOrigins: string[];
@@ -305,6 +338,45 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
   if (/^postgres(ql)?:\/\//.test(url)) return { kind: 'postgres', url };
   if (/^(mysql|mariadb):\/\//.test(url)) return { kind: 'mysql', url };
   throw new ConfigError('Invalid setting DATABASE_URL: must start with sqlite:, postgres://, or mysql://');
+}
+
+const SENTINEL_URL =
+  /^redis\+sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#@]+)\/([^/?#]+)(?:\/(\d+))?\/?(?:\?([^#]*))?$/;
+const SENTINEL_HOST = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/;
+const REDIS_URL_FORMS =
+  'must be redis://…, rediss://… or redis+sentinel://[[user]:password@]host:port[,host:port…]/master[/db]';
+
+/**
+ * Reads a Redis setting: `redis://` / `rediss://` for one server, or
+ * `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/master-name[/db][?sentinel_password=…]`
+ * (sentinel port 26379 by default; the password is the data nodes', sentinels have their own).
+ */
+export function parseRedisUrl(name: string, value: string): RedisTarget {
+  const bad = (why = REDIS_URL_FORMS) => new ConfigError(`Invalid setting ${name}: ${why}`);
+  if (/^rediss?:\/\/\S+$/.test(value)) return { kind: 'standalone', url: value };
+  const m = SENTINEL_URL.exec(value);
+  if (!m) throw bad();
+  const [, user, password, hosts = '', master = '', db, query] = m;
+  const sentinels = hosts.split(',').map((hostPort) => {
+    const h = SENTINEL_HOST.exec(hostPort.trim());
+    const port = Number(h?.[2] ?? 26379);
+    if (!h?.[1] || port < 1 || port > 65535) throw bad(`"${hostPort}" is not a sentinel host:port`);
+    return { host: h[1].replace(/^\[(.*)\]$/, '$1'), port };
+  });
+  const params = new URLSearchParams(query ?? '');
+  for (const key of params.keys()) {
+    if (key !== 'sentinel_password') throw bad(`unknown option "${key}" (known: sentinel_password)`);
+  }
+  const decode = (text: string | undefined) => (text ? decodeURIComponent(text) : undefined);
+  return {
+    kind: 'sentinel',
+    sentinels,
+    name: decodeURIComponent(master),
+    db: db === undefined ? 0 : Number(db),
+    username: decode(user),
+    password: decode(password),
+    sentinelPassword: params.get('sentinel_password') ?? undefined,
+  };
 }
 
 function list(value: string): string[] {
@@ -337,12 +409,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s.DATABASE_URL === undefined
       ? { kind: 'sqlite', path: join(s.DATA_DIR, 'meiduo.sqlite3') }
       : parseDatabaseUrl(s.DATABASE_URL);
-  for (const name of ['REDIS_URL', 'VERIFY_REDIS_URL', 'SESSION_REDIS_URL', 'QUEUE_REDIS_URL'] as const) {
-    const url = s[name];
-    if (url !== undefined && !/^rediss?:\/\/\S+$/.test(url)) {
-      throw new ConfigError(`Invalid setting ${name}: must be a redis:// or rediss:// URL`);
-    }
-  }
+  const redisTarget = (name: RedisSetting): RedisTarget | undefined => {
+    const value = s[name] ?? (name === 'REDIS_URL' ? undefined : s.REDIS_URL);
+    // A default taken from REDIS_URL is reported under REDIS_URL.
+    return value === undefined ? undefined : parseRedisUrl(s[name] ? name : 'REDIS_URL', value);
+  };
+  redisTarget('REDIS_URL');
+  const redis = {
+    verify: redisTarget('VERIFY_REDIS_URL'),
+    session: redisTarget('SESSION_REDIS_URL'),
+    queue: redisTarget('QUEUE_REDIS_URL'),
+  };
   const origins = (name: 'CSRF_TRUSTED_ORIGINS' | 'CORS_ORIGINS'): string[] => {
     const values = list(s[name]);
     for (const o of values) {
@@ -371,8 +448,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (s.SMS_DECISION_MOBILE === 'hashed' && s.SMS_DECISION_HASH_KEY === undefined) {
     throw new ConfigError('Invalid setting SMS_DECISION_HASH_KEY: required when SMS_DECISION_MOBILE=hashed');
   }
-  const redis = s.REDIS_URL;
-  if (!s.RUN_WORKER && !(s.QUEUE_REDIS_URL ?? redis)) {
+  if (!s.RUN_WORKER && !redis.queue) {
     throw new ConfigError(
       'Invalid setting RUN_WORKER: false needs the queue in Redis (REDIS_URL or QUEUE_REDIS_URL)',
     );
@@ -380,9 +456,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const config: Config = {
     ...s,
     database,
-    VERIFY_REDIS_URL: s.VERIFY_REDIS_URL ?? redis,
-    SESSION_REDIS_URL: s.SESSION_REDIS_URL ?? redis,
-    QUEUE_REDIS_URL: s.QUEUE_REDIS_URL ?? redis,
+    redis,
     providers,
     csrfTrustedOrigins: origins('CSRF_TRUSTED_ORIGINS'),
     corsOrigins: origins('CORS_ORIGINS'),
@@ -390,7 +464,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     testMode,
     warnings: [],
   };
-  const anyRedis = config.VERIFY_REDIS_URL ?? config.SESSION_REDIS_URL ?? config.QUEUE_REDIS_URL;
+  const targets = [redis.verify, redis.session, redis.queue];
+  const anyRedis = targets.some((t) => t !== undefined);
+  if (targets.some((t) => t?.kind === 'sentinel') && s.REDIS_WAIT_REPLICAS === 0) {
+    config.warnings.push(
+      'Redis Sentinel with REDIS_WAIT_REPLICAS=0: a failover may lose the codes and SMS jobs of the last moments (docs/production.md)',
+    );
+  }
   if (anyRedis && database.kind === 'sqlite') {
     config.warnings.push('Redis is configured but users are in SQLite: users stay on this one machine');
   }

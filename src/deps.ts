@@ -10,7 +10,7 @@ import { createKyselySmsDecisionStore, createKyselySmsListStore } from './adapte
 import { openSqlite, type SqliteDatabase } from './adapters/sqlite.js';
 import { openUserDatabase } from './adapters/user-repository/database.js';
 import { createKyselyUserRepository } from './adapters/user-repository/kysely.js';
-import type { Config } from './config.js';
+import type { Config, RedisTarget } from './config.js';
 import { createDecisionRecorder, type DecisionRecorder } from './domain/decision-records.js';
 import { KEY_PREFIX } from './domain/keys.js';
 import { createPasswordHasher } from './domain/password.js';
@@ -99,25 +99,27 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
     closers.push(() => decisions.close());
 
     /** A connection from the one Redis module, closed last (after the adapter using it). */
-    const redis = async (url: string, name: string) => {
+    const redis = async (target: RedisTarget, name: string) => {
       const { connectRedis } = await import('./adapters/redis.js');
-      const connection = connectRedis(url, name, log);
+      const connection = connectRedis(target, name, log);
       closers.push(async () => void connection.disconnect());
       return connection;
     };
 
+    const acks = { replicas: config.REDIS_WAIT_REPLICAS, timeoutMs: config.REDIS_WAIT_TIMEOUT_MS };
+
     let codeStore: CodeStore;
-    if (config.VERIFY_REDIS_URL) {
+    if (config.redis.verify) {
       const { createRedisCodeStore } = await import('./adapters/code-store/redis.js');
-      codeStore = createRedisCodeStore(await redis(config.VERIFY_REDIS_URL, 'verify'));
+      codeStore = createRedisCodeStore(await redis(config.redis.verify, 'verify'), { acks });
     } else {
       codeStore = createSqliteCodeStore(localSqlite(), clock);
     }
 
     let sessionStore: SessionStore;
-    if (config.SESSION_REDIS_URL) {
+    if (config.redis.session) {
       const { createRedisSessionStore } = await import('./adapters/session-store/redis.js');
-      sessionStore = createRedisSessionStore(await redis(config.SESSION_REDIS_URL, 'session'), {
+      sessionStore = createRedisSessionStore(await redis(config.redis.session, 'session'), {
         keyPrefix: KEY_PREFIX,
       });
     } else {
@@ -130,10 +132,11 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       attempts: config.JOB_ATTEMPTS,
       backoffMs: config.JOB_BACKOFF_MS,
     };
-    const queue: JobQueue = config.QUEUE_REDIS_URL
+    const queue: JobQueue = config.redis.queue
       ? (await import('./adapters/job-queue/bullmq.js')).createBullmqQueue({
           ...queueOptions,
-          connection: await redis(config.QUEUE_REDIS_URL, 'queue'),
+          connection: await redis(config.redis.queue, 'queue'),
+          acks,
           prefix: options.queuePrefix ?? `${KEY_PREFIX}bull`,
         })
       : createInProcessQueue(queueOptions);

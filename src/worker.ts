@@ -9,7 +9,7 @@ import { loadConfigOrExit, startSmsWorker } from './startup.js';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
-  if (!config.QUEUE_REDIS_URL) {
+  if (!config.redis.queue) {
     // An in-process queue in a process of its own would never see a job.
     process.stderr.write('npm run worker needs the queue in Redis: set REDIS_URL or QUEUE_REDIS_URL\n');
     process.exit(1);

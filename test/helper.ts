@@ -72,14 +72,16 @@ export function fakeClock(start = Date.now()): FakeClock {
   };
 }
 
-/** Records sends; `next(mobile)` resolves when that mobile's message is sent. */
+/** Records sends (and when: `sentAtMs[i]` for `sent[i]`); `next(mobile)` resolves when that mobile's message is sent. */
 export function recordingProvider() {
   const sent: SmsMessage[] = [];
+  const sentAtMs: number[] = [];
   const waiters = new Map<string, Array<(m: SmsMessage) => void>>();
   const provider: SmsProvider = {
     name: 'recording',
     async send(message): Promise<SendOutcome> {
       sent.push(message);
+      sentAtMs.push(Date.now());
       for (const resolve of waiters.get(message.mobile) ?? []) resolve(message);
       waiters.delete(message.mobile);
       return { kind: 'ok', provider: 'recording' };
@@ -89,7 +91,7 @@ export function recordingProvider() {
     new Promise<SmsMessage>((resolve) => {
       waiters.set(mobile, [...(waiters.get(mobile) ?? []), resolve]);
     });
-  return { provider, sent, next };
+  return { provider, sent, sentAtMs, next };
 }
 
 /** A random valid mainland mobile, so tests sharing a Redis never meet. */
@@ -112,6 +114,8 @@ export interface TestApp {
   config: Config;
   clock: FakeClock;
   sent: SmsMessage[];
+  /** Wall-clock time of each send, index by index with `sent`. */
+  sentAtMs: number[];
   nextSms(mobile: string): Promise<SmsMessage>;
   /** Every log line written so far. */
   logs: string[];
@@ -167,6 +171,7 @@ export async function buildTestApp(
     config,
     clock,
     sent: recorder.sent,
+    sentAtMs: recorder.sentAtMs,
     nextSms: recorder.next,
     logs,
     client: (o = {}) => new Client(app, o.ip ?? '127.0.0.1', o.headers ?? {}),

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import { parseRedisUrl, type RedisTarget } from '../config.js';
 import { withDeadline } from '../deadline.js';
 import { KEY_PREFIX } from '../domain/keys.js';
 
@@ -33,18 +34,45 @@ export function reconnectDelayMs(attempt: number, random: () => number = Math.ra
   return Math.round(base / 2 + random() * (base / 2));
 }
 
-/** Where a URL points, without its credentials, for log lines. */
-function describeTarget(url: string): { target: string; password: string | undefined } {
+/** Where a connection points, without its credentials, for log lines. */
+function describeTarget(target: RedisTarget): { where: string; password: string | undefined } {
+  if (target.kind === 'sentinel') {
+    const hosts = target.sentinels.map((h) => `${h.host}:${h.port}`).join(',');
+    return { where: `redis+sentinel://${hosts}/${target.name}/${target.db}`, password: target.password };
+  }
   try {
-    const parsed = new URL(url);
+    const parsed = new URL(target.url);
     const db = parsed.pathname.replace(/^\//, '') || '0';
     return {
-      target: `${parsed.protocol}//${parsed.hostname}:${parsed.port || '6379'}/${db}`,
+      where: `${parsed.protocol}//${parsed.hostname}:${parsed.port || '6379'}/${db}`,
       password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
     };
   } catch {
-    return { target: '(unparsable url)', password: undefined };
+    return { where: '(unparsable url)', password: undefined };
   }
+}
+
+/**
+ * Sentinel: ioredis asks the sentinels (in turn) for the current primary at every (re)connect
+ * and checks that the server it reaches is one. A failover closes the clients' connections
+ * (the promoted replica's and, when it comes back, the old primary's: Sentinel kills them), and
+ * a write refused with READONLY reconnects too (reconnectOnError). ioredis's failoverDetector
+ * stays off: a +switch-master arriving while the connection is already reconnecting ended it
+ * for good (status `end`, never retried) in test/redis-failover.test.ts.
+ */
+function targetOptions(target: RedisTarget): RedisOptions {
+  if (target.kind === 'standalone') return {};
+  return {
+    sentinels: target.sentinels,
+    name: target.name,
+    role: 'master',
+    db: target.db,
+    username: target.username,
+    password: target.password,
+    sentinelPassword: target.sentinelPassword,
+    sentinelRetryStrategy: (attempt) => reconnectDelayMs(attempt),
+    sentinelCommandTimeout: COMMAND_TIMEOUT_MS,
+  };
 }
 
 function modeOptions(mode: RedisMode): RedisOptions {
@@ -59,7 +87,7 @@ function modeOptions(mode: RedisMode): RedisOptions {
 }
 
 interface Origin {
-  url: string;
+  target: RedisTarget;
   log: Logger;
 }
 
@@ -78,17 +106,25 @@ const origins = new WeakMap<Redis, Origin>();
  *   its return once, never with the URL's password.
  * Construction never throws and never waits: the connection is made in the background.
  */
-export function connectRedis(url: string, name: string, log: Logger, mode: RedisMode = 'command'): Redis {
-  const redis = new Redis(url, {
+export function connectRedis(
+  where: RedisTarget | string,
+  name: string,
+  log: Logger,
+  mode: RedisMode = 'command',
+): Redis {
+  const target = typeof where === 'string' ? parseRedisUrl('Redis URL', where) : where;
+  const options: RedisOptions = {
+    ...targetOptions(target),
     connectionName: `${KEY_PREFIX}${name}`,
     connectTimeout: CONNECT_TIMEOUT_MS,
     retryStrategy: (attempt) => reconnectDelayMs(attempt),
     // A replica promoted away under us: drop the connection and find the primary again.
     reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false),
     ...modeOptions(mode),
-  });
-  origins.set(redis, { url, log });
-  watch(redis, name, url, log);
+  };
+  const redis = target.kind === 'standalone' ? new Redis(target.url, options) : new Redis(options);
+  origins.set(redis, { target, log });
+  watch(redis, name, target, log);
   return redis;
 }
 
@@ -96,11 +132,11 @@ export function connectRedis(url: string, name: string, log: Logger, mode: Redis
 export function duplicateRedis(redis: Redis, name: string, mode: RedisMode): Redis {
   const origin = origins.get(redis);
   if (!origin) throw new Error('duplicateRedis: the connection was not opened by connectRedis');
-  return connectRedis(origin.url, name, origin.log, mode);
+  return connectRedis(origin.target, name, origin.log, mode);
 }
 
-function watch(redis: Redis, name: string, url: string, log: Logger): void {
-  const { target, password } = describeTarget(url);
+function watch(redis: Redis, name: string, to: RedisTarget, log: Logger): void {
+  const { where: target, password } = describeTarget(to);
   const scrub = (text: string) => (password ? text.split(password).join('***') : text);
   let lastLogMs = Number.NEGATIVE_INFINITY;
   let suppressed = 0;
@@ -170,6 +206,26 @@ export function whenReady(redis: Redis, timeoutMs: number = READY_WAIT_MS): Prom
   if (redis.status === 'end') return Promise.reject(new Error('redis connection closed'));
   if (redis.status === 'wait') redis.connect().catch(() => {});
   return withDeadline(readyPromise(redis), timeoutMs, `redis readiness (${redis.status})`);
+}
+
+/** Replicas that must acknowledge a write before it counts as done (Redis WAIT). */
+export interface ReplicaAcks {
+  replicas: number;
+  timeoutMs: number;
+}
+
+/**
+ * Waits until `acks.replicas` replicas hold every write this connection has made so far, and
+ * throws when fewer acknowledged within the timeout: a write only the primary holds is lost
+ * if a failover promotes a replica now (replication is asynchronous). Nothing to wait for
+ * when no acknowledgement is asked.
+ */
+export async function awaitReplicas(redis: Redis, acks: ReplicaAcks | undefined): Promise<void> {
+  if (!acks || acks.replicas === 0) return;
+  const acknowledged = await redis.wait(acks.replicas, acks.timeoutMs);
+  if (acknowledged < acks.replicas) {
+    throw new Error(`${acknowledged} of ${acks.replicas} replicas acknowledged within ${acks.timeoutMs} ms`);
+  }
 }
 
 /**

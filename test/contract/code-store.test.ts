@@ -671,6 +671,25 @@ describe.skipIf(!redisAvailable)('Redis', () => {
       }
     });
 
+    it('with replica acknowledgements asked and none given, refuses the code and takes it back', async () => {
+      // The test Redis has no replica: WAIT 1 times out, as on a primary whose replicas are gone.
+      const redis = connectRedis(CONTRACT_REDIS_URL, 'acks', silent);
+      const store = createRedisCodeStore(redis, { acks: { replicas: 1, timeoutMs: 50 } });
+      const keys = smsKeysFor(randomMobile());
+      try {
+        const failure = await store.issueCode(issueInput(keys, sixDigits())).catch((err: unknown) => err);
+        expect(failure).toBeInstanceOf(DependencyError);
+        expect(await admin().exists(keys.flagKey, keys.codeKey)).toBe(0);
+        // Without acknowledgements asked, the same Redis issues it.
+        expect(await createRedisCodeStore(redis).issueCode(issueInput(keys, sixDigits()))).toEqual({
+          kind: 'issued',
+        });
+      } finally {
+        await admin().del(keys.flagKey, keys.codeKey, keys.attemptsKey);
+        await store.close();
+      }
+    });
+
     it('serves the first command issued right after connecting', async () => {
       const redis = connectRedis(CONTRACT_REDIS_URL, 'startup', silent);
       const store = createRedisCodeStore(redis);

@@ -554,6 +554,28 @@ describe('BullMQ queue with its Redis down', () => {
   });
 });
 
+describe.skipIf(!redisHere)('BullMQ queue asking for replica acknowledgements', () => {
+  it('refuses a job no replica acknowledged (the test Redis has none)', async () => {
+    const prefix = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
+    const { log } = captureLog();
+    const queue = createBullmqQueue({
+      connection: connectRedis(REDIS_URL, 'queue', log),
+      prefix,
+      log,
+      attempts: 1,
+      backoffMs: 10,
+      acks: { replicas: 1, timeoutMs: 50 },
+    });
+    try {
+      await expect(queue.enqueue({ mobile: randomMobile(), purpose: 'register' })).rejects.toBeInstanceOf(
+        DependencyError,
+      );
+    } finally {
+      await queue.close();
+    }
+  });
+});
+
 describe.skipIf(!redisHere)('BullMQ queue shutdown with a job that does not finish', () => {
   it('close() gives up after closeTimeoutMs and another worker takes the job over, logged as a repeat', async () => {
     const prefix = `meiduo-users-test:${randomBytes(6).toString('hex')}`;

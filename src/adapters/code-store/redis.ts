@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../../domain/errors.js';
 import type { CheckCodeResult, CodeStore, IssueResult, TakeUnlessFlaggedResult } from '../../domain/ports.js';
-import { closeRedis, redisFailure, whenReady } from '../redis.js';
+import { awaitReplicas, closeRedis, type ReplicaAcks, redisFailure, whenReady } from '../redis.js';
 
 /**
  * Adds 1; the lifetime is set only when the counter is created (a fixed window). A counter
@@ -202,8 +202,12 @@ function pttlToSeconds(pttlMs: number, fallbackSeconds: number): number {
  * Django deployment on the same database sees the same entries. Every method is one round
  * trip: a single command or a Lua script (EVALSHA), which Redis runs without interleaving.
  * Requires Redis 6.2 or later (GETDEL).
+ *
+ * With `acks`, an issued code (and its flag) also waits for that many replicas before
+ * issueCode answers; without them it is taken back and the call fails, so that a failover
+ * cannot forget a code whose SMS goes out (and let a second one be issued in its window).
  */
-export function createRedisCodeStore(redis: Redis): CodeStore {
+export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks } = {}): CodeStore {
   redis.defineCommand('meiduoUsersIncrement', { numberOfKeys: 1, lua: INCREMENT_LUA });
   redis.defineCommand('meiduoUsersTakeUnlessFlagged', { numberOfKeys: 2, lua: TAKE_UNLESS_FLAGGED_LUA });
   redis.defineCommand('meiduoUsersIssueCode', { lua: ISSUE_CODE_LUA });
@@ -292,6 +296,10 @@ export function createRedisCodeStore(redis: Redis): CodeStore {
         const reply = await scripts.meiduoUsersIssueCode(keys.length, ...keys, ...args);
         switch (reply[0]) {
           case 'issued': {
+            await awaitReplicas(redis, options.acks).catch(async (err: unknown) => {
+              await redis.del(input.flagKey, input.codeKey).catch(() => {});
+              throw err;
+            });
             const tripped = scopes[Number(reply[1]) - 1];
             return tripped ? { kind: 'issued', ratioTripped: tripped.kind } : { kind: 'issued' };
           }

@@ -26,7 +26,7 @@ import { withDeadline } from '../../deadline.js';
 import { DependencyError } from '../../domain/errors.js';
 import type { JobOutcome, JobQueue, SmsJob, SmsJobHandler } from '../../domain/ports.js';
 import { jobData, SEND_SMS_JOB } from '../../jobs/send-sms.js';
-import { duplicateRedis, whenReady } from '../redis.js';
+import { awaitReplicas, duplicateRedis, type ReplicaAcks, whenReady } from '../redis.js';
 import { retryDelayMs } from './backoff.js';
 import { dispose, logJobEnd, outcomeOfError } from './outcome.js';
 
@@ -48,6 +48,8 @@ export interface BullmqQueueOptions {
   stalledIntervalMs?: number;
   /** Longest wait for Redis to answer an add or a ping (after the readiness wait). */
   enqueueTimeoutMs?: number;
+  /** Replicas that must hold a new job before enqueue succeeds (see awaitReplicas). */
+  acks?: ReplicaAcks;
   /** Longest wait of close() for the jobs in hand. */
   closeTimeoutMs?: number;
   random?: () => number;
@@ -139,17 +141,17 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
       if (closed) throw unavailable(new Error('the queue is closed'));
       try {
         await producerReady();
-        await withDeadline(
-          queue.add(SEND_SMS_JOB, jobData(job), {
-            jobId: randomUUID(),
-            attempts,
-            backoff: { type: 'meiduo-jitter' },
-            removeOnComplete: true,
-            removeOnFail: { age: o.keepFailedSeconds, count: o.keepFailedCount },
-          }),
-          o.enqueueTimeoutMs,
-          'enqueue',
-        );
+        const add = queue.add(SEND_SMS_JOB, jobData(job), {
+          jobId: randomUUID(),
+          attempts,
+          backoff: { type: 'meiduo-jitter' },
+          removeOnComplete: true,
+          removeOnFail: { age: o.keepFailedSeconds, count: o.keepFailedCount },
+        });
+        await withDeadline(add, o.enqueueTimeoutMs, 'enqueue');
+        // A job only the primary holds would be lost by a failover now; the caller undoes its
+        // code on failure, so a job that does survive finds nothing to send.
+        await awaitReplicas(producer, options.acks);
       } catch (err) {
         throw unavailable(err);
       }
