@@ -6,7 +6,6 @@ import type { Deps } from './deps.js';
 import { createAccounts } from './domain/accounts.js';
 import { createLimiter } from './domain/limits.js';
 import { createRegistration } from './domain/registration.js';
-import { createSmsLists } from './domain/sms-lists.js';
 import { createVerification } from './domain/verification.js';
 import { csrf } from './plugins/csrf.js';
 import { envelope } from './plugins/envelope.js';
@@ -58,18 +57,12 @@ export async function app(
   await fastify.register(notFound);
 
   const limiter = createLimiter({ codeStore, clock, enabled: config.RATE_LIMITS === 'on' });
-  const smsLists = createSmsLists({
-    store: deps.smsLists,
-    clock,
-    log: fastify.log,
-    refreshMs: config.SMS_LISTS_REFRESH_MS,
-  });
   // A database without the lists (migration 002 not run yet) logs and serves with none.
-  await smsLists.reload();
+  await deps.smsLists.reload();
   const verification = createVerification({
     codeStore,
     clock,
-    lists: smsLists,
+    lists: deps.smsLists,
     decisions: deps.decisions,
     log: fastify.log,
     queue: deps.queue,

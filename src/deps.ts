@@ -21,10 +21,10 @@ import type {
   JobQueue,
   PasswordHasher,
   SessionStore,
-  SmsListStore,
   SmsProvider,
   UserRepository,
 } from './domain/ports.js';
+import { createSmsLists, type SmsLists } from './domain/sms-lists.js';
 import { migrateToLatest } from './migrations/index.js';
 
 /** Everything the app talks to; tests may replace any part. */
@@ -37,8 +37,8 @@ export interface Deps {
   sms: SmsProvider;
   hasher: PasswordHasher;
   captcha: CaptchaRenderer;
-  /** SMS block/allow lists in the database (src/domain/sms-lists.ts caches them). */
-  smsLists: SmsListStore;
+  /** SMS block/allow lists: the database's, cached in this process (src/domain/sms-lists.ts). */
+  smsLists: SmsLists;
   /** Batched writer and reader of SMS decision records (web: decisions, worker: deliveries). */
   decisions: DecisionRecorder;
   /** Closes everything in reverse order of opening. */
@@ -151,7 +151,12 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       sms,
       hasher: createPasswordHasher(config),
       captcha: createCaptchaRenderer(),
-      smsLists: createKyselySmsListStore(userDb),
+      smsLists: createSmsLists({
+        store: createKyselySmsListStore(userDb),
+        clock,
+        log,
+        refreshMs: config.SMS_LISTS_REFRESH_MS,
+      }),
       decisions,
       close: async () => {
         for (const close of closers.reverse()) {

@@ -8,7 +8,7 @@ import type {
   SmsDecisionView,
   SmsDeliveryRecord,
 } from './ports.js';
-import { ipPrefix, numberBlock } from './sms-abuse.js';
+import { ipPrefix, normaliseListValue, numberBlock } from './sms-abuse.js';
 
 /*
  * A decision record per SMS request (docs/operations.md "Decision records"). The request path
@@ -212,7 +212,11 @@ export function createDecisionRecorder(deps: {
         else query.mobileKey = key;
       }
       if (input.block !== undefined) query.block = input.block;
-      if (input.ip !== undefined) query.ipPrefix = input.ip.includes('/') ? input.ip : prefixOf(input.ip);
+      if (input.ip !== undefined) {
+        query.ipPrefix = input.ip.includes('/')
+          ? (normaliseListValue('ip', input.ip) ?? input.ip)
+          : prefixOf(input.ip);
+      }
       if (input.decision !== undefined) query.decision = input.decision;
       if (input.fromMs !== undefined) query.fromMs = input.fromMs;
       if (input.toMs !== undefined) query.toMs = input.toMs;

@@ -70,6 +70,11 @@ export function createSmsLists(deps: {
     /** Loads the lists (at start-up, and after a change made here). */
     reload,
 
+    /** Resolves when a reload in progress (if any) has finished. */
+    settled(): Promise<void> {
+      return loading ?? Promise.resolve();
+    },
+
     async list(): Promise<ListEntry[]> {
       return store.live(clock.nowMs());
     },

@@ -208,3 +208,117 @@ describe.each(matrix)('SMS abuse defence on $name', (backends: Backends) => {
     expect(logged.every((l) => l.includes(`${block.slice(0, 3)}****`))).toBe(true);
   });
 });
+
+describe.each(matrix)('SMS block/allow lists and decision records on $name', (backends: Backends) => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+  const app = async (env: Record<string, string> = {}) => {
+    t = await buildTestApp({ ...ABUSE_ON, ...env }, { backend: backends.store, database: backends.database });
+    return t;
+  };
+
+  it('refuses a blocked number prefix and IPv6 range; an allowed network is outside the ratio rule', async () => {
+    const t = await app({ SMS_RATIO_FLOOR_PER_IP: '2' });
+    const block = randomBlock();
+    const next = distinctNumbers();
+    await t.deps.smsLists.put({ list: 'block', kind: 'prefix', value: block, note: 'pumped last night' });
+    await t.deps.smsLists.put({ list: 'block', kind: 'ip', value: '2001:db8:bad::/48' });
+    await t.deps.smsLists.put({ list: 'allow', kind: 'ip', value: '192.0.2.0/24', note: 'office NAT' });
+
+    const fromBlock = await askSms(t, t.client({ ip: inNet(randomNet()) }), next(block));
+    expect(fromBlock.json()).toMatchObject({ code: 429, error: 'SMS_BLOCKED' });
+    const fromRange = await askSms(t, t.client({ ip: '2001:db8:bad:1::7' }), next(randomBlock()));
+    expect(fromRange.json()).toMatchObject({ code: 429, error: 'SMS_BLOCKED' });
+    // The office sends ten codes nobody verifies (its IP floor is 2): all go out.
+    const office = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const mobile = next(randomBlock());
+      office.add(mobile);
+      expect((await askSms(t, t.client({ ip: `192.0.2.${i + 1}` }), mobile)).statusCode).toBe(200);
+    }
+    await drained(t);
+    expect(sentTo(t, office)).toBe(10);
+    const refused = await t.deps.decisions.query({ decision: 'refused', limit: 10 });
+    expect(refused.map((r) => r.rule).sort()).toEqual(['block-list:ip', 'block-list:prefix']);
+    expect(refused.find((r) => r.rule === 'block-list:ip')?.ipPrefix).toBe('2001:db8:bad::/48');
+  });
+
+  it('records each request past the captcha with the outcome the worker reports', async () => {
+    const t = await app({
+      SMS_DECISION_MOBILE: 'hashed',
+      SMS_DECISION_HASH_KEY: 'k'.repeat(32),
+      SMS_PER_MOBILE_PER_DAY: '1',
+    });
+    const mobile = inBlock(randomBlock());
+    const client = t.client({ ip: '203.0.113.77' });
+    const sms = t.nextSms(mobile);
+    expect((await askSms(t, client, mobile)).statusCode).toBe(200);
+    await sms;
+    // A resend refused before the captcha is spent is not recorded; one refused after it is.
+    expect((await askSms(t, client, mobile)).json().error).toBe('SMS_TOO_FREQUENT');
+    await t.deps.codeStore.delete(sendFlagKey(mobile));
+    t.clock.advance(1000);
+    expect((await askSms(t, client, mobile)).json().error).toBe('SMS_DAILY_LIMIT');
+    await vi.waitFor(async () => {
+      const records = await t.deps.decisions.query({ mobile, limit: 10 });
+      expect(records).toHaveLength(2);
+      expect(records[1]).toMatchObject({
+        decision: 'sent',
+        vendor: 'recording',
+        outcome: 'ok',
+        jobId: expect.any(String),
+      });
+      expect(records[0]).toMatchObject({ decision: 'refused', rule: 'quota:SMS_DAILY_LIMIT', outcome: null });
+    });
+    const [record] = await t.deps.decisions.query({ ip: '203.0.113.0/24', limit: 1 });
+    expect(record).toMatchObject({
+      mobile: `${mobile.slice(0, 7)}****`,
+      block: mobile.slice(0, 7),
+      ipPrefix: '203.0.113.0/24',
+      purpose: 'register',
+    });
+    // The record does not name the number; another number of its block is not its.
+    expect(JSON.stringify(record)).not.toContain(mobile);
+    expect(await t.deps.decisions.query({ mobile: `${mobile.slice(0, 7)}0000`, limit: 5 })).toEqual(
+      mobile.endsWith('0000') ? expect.any(Array) : [],
+    );
+  });
+});
+
+describe('SMS lists across instances (embedded default: two processes on one SQLite file)', () => {
+  const apps: TestApp[] = [];
+  afterEach(async () => {
+    for (const a of apps.splice(0)) await a.close();
+  });
+
+  it('a change on one instance applies there at once and on the other after its refresh interval', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dataDir = mkdtempSync(join(tmpdir(), 'meiduo-lists-'));
+    try {
+      const env = { ...ABUSE_ON, SMS_LISTS_REFRESH_MS: '5000' };
+      const a = await buildTestApp(env, { dataDir });
+      apps.push(a);
+      const b = await buildTestApp(env, { dataDir });
+      apps.push(b);
+      const next = distinctNumbers();
+      const block = randomBlock();
+      await a.deps.smsLists.put({ list: 'block', kind: 'prefix', value: block });
+      expect((await askSms(a, a.client(), next(block))).json().error).toBe('SMS_BLOCKED');
+      // B still has its copy from start-up …
+      expect((await askSms(b, b.client(), next(block))).statusCode).toBe(200);
+      // … until it is older than SMS_LISTS_REFRESH_MS: the next request starts a reload.
+      b.clock.advance(5000);
+      await askSms(b, b.client(), next(block));
+      await b.deps.smsLists.settled();
+      expect((await askSms(b, b.client(), next(block))).json().error).toBe('SMS_BLOCKED');
+    } finally {
+      for (const a of apps.splice(0)) await a.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
