@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { isObject } from './body.js';
 import { ApiError } from './errors.js';
-import { fixedWindow } from './limits.js';
-import type { Clock, CodeStore, PasswordHasher, SessionStore, User, UserRepository } from './ports.js';
+import { fixedWindow, quota, type Window } from './limits.js';
+import type { Clock, CodeStore, PasswordHasher, Quota, SessionStore, User, UserRepository } from './ports.js';
 import { MOBILE_RULE } from './verification.js';
 
 export const PERSISTENT_SESSION_SECONDS = 14 * 24 * 3600;
@@ -48,13 +48,25 @@ export function createAccounts(deps: AccountsDeps) {
   const { users, hasher, sessionStore, codeStore, clock, settings } = deps;
   const limitsOn = settings.RATE_LIMITS === 'on';
 
-  function failureWindows(account: string, client: string) {
+  /**
+   * The per-account counter is keyed by the account, not by the name as typed: a user's
+   * username and mobile share one counter. An unknown name keeps a counter of its own.
+   */
+  function failureQuotas(user: User | null, account: string, client: string): Quota[] {
     const now = clock.nowMs();
-    const accountHash = createHash('sha256').update(account).digest('hex').slice(0, 32);
-    return {
-      perAccount: fixedWindow('login-account-ip', `${accountHash}:${client}`, LOGIN_WINDOW_SECONDS, now),
-      perIp: fixedWindow('login-ip', client, LOGIN_WINDOW_SECONDS, now),
-    };
+    const subject = user
+      ? `user:${user.id}`
+      : `name:${createHash('sha256').update(account).digest('hex').slice(0, 32)}`;
+    const quotas: Array<[Window, string, number]> = [
+      [
+        fixedWindow('login-account-ip', `${subject}:${client}`, LOGIN_WINDOW_SECONDS, now),
+        'account',
+        settings.LOGIN_FAILURES_PER_ACCOUNT_IP,
+      ],
+      [fixedWindow('login-ip', client, LOGIN_WINDOW_SECONDS, now), 'ip', settings.LOGIN_FAILURES_PER_IP],
+    ];
+    if (!limitsOn) return [];
+    return quotas.filter(([, , limit]) => limit > 0).map(([window, id, limit]) => quota(window, limit, id));
   }
 
   async function startSession(user: User, persistent: boolean, previousId?: string): Promise<StartedSession> {
@@ -97,39 +109,44 @@ export function createAccounts(deps: AccountsDeps) {
       }
       const persistent = remembered === true || remembered === 'true';
 
-      const windows = failureWindows(account, client);
-      const checks: Array<[{ key: string; ttlSeconds: number }, number]> = [
-        [windows.perAccount, settings.LOGIN_FAILURES_PER_ACCOUNT_IP],
-        [windows.perIp, settings.LOGIN_FAILURES_PER_IP],
-      ];
-      const active = limitsOn ? checks.filter(([, limit]) => limit > 0) : [];
-      for (const [window, limit] of active) {
-        const failures = Number((await codeStore.get(window.key)) ?? 0);
-        if (failures >= limit) throw new ApiError('LOGIN_LIMIT', { retry_after: window.ttlSeconds });
-      }
-
       const user = MOBILE_RULE.test(account)
         ? await users.findByMobile(account)
         : await users.findByUsername(account);
+
+      // Each attempt is counted before its password is checked, in one atomic step with the
+      // limit check: concurrent guesses cannot all pass a limit read before any was counted.
+      const quotas = failureQuotas(user, account, client);
+      const attempt = await codeStore.countAttempt(quotas);
+      if (attempt.kind === 'limited')
+        throw new ApiError('LOGIN_LIMIT', { retry_after: attempt.retryAfterSeconds });
+
       let ok = false;
       let mustUpdate = false;
-      if (user) {
-        // Inactive accounts are verified too, so that they cost what active ones do.
-        const verdict = await hasher.verify(password, user.password);
-        ok = verdict.ok && user.isActive;
-        mustUpdate = verdict.mustUpdate;
-      } else {
-        await hasher.burn(password);
+      try {
+        if (user) {
+          // Inactive accounts are verified too, so that they cost what active ones do.
+          const verdict = await hasher.verify(password, user.password);
+          ok = verdict.ok && user.isActive;
+          mustUpdate = verdict.mustUpdate;
+        } else {
+          await hasher.burn(password);
+        }
+      } catch (err) {
+        // Not a failed guess: the attempt is given back.
+        await codeStore.refundAttempt(quotas.map((q) => q.key)).catch(() => {});
+        throw err;
       }
-      if (!ok || !user) {
-        for (const [window] of active) await codeStore.increment(window.key, window.ttlSeconds);
-        throw new ApiError('LOGIN_FAILED');
-      }
+      if (!ok || !user) throw new ApiError('LOGIN_FAILED');
 
+      // The right password: this account's failures from here are forgotten, and the attempt
+      // is taken back from the address's count (only failures count there).
+      const accountQuota = quotas.find((q) => q.id === 'account');
+      if (accountQuota) await codeStore.delete(accountQuota.key);
+      const ipQuota = quotas.find((q) => q.id === 'ip');
+      if (ipQuota) await codeStore.refundAttempt([ipQuota.key]);
       if (mustUpdate) await users.updatePassword(user.id, await hasher.hash(password));
       const now = new Date(clock.nowMs());
       await users.updateLastLogin(user.id, now);
-      if (active.length > 0) await codeStore.delete(windows.perAccount.key);
       const session = await startSession(user, persistent, previousId);
       return { user: { ...user, lastLogin: now }, session };
     },

@@ -59,6 +59,11 @@ export interface IssueCodeInput {
   ratio?: RatioCheck | null;
 }
 
+export type AttemptResult =
+  | { kind: 'counted' }
+  /** A counter is at its limit: `id` of that quota, `retryAfterSeconds` its counter's rest. */
+  | { kind: 'limited'; id: string; retryAfterSeconds: number };
+
 export type TakeUnlessFlaggedResult =
   /** The flag exists: nothing was taken. */
   | { kind: 'flagged'; retryAfterSeconds: number }
@@ -125,6 +130,15 @@ export interface CodeStore {
    * success: the caller deletes the code after the registration is written.
    */
   checkCode(input: CheckCodeInput): Promise<CheckCodeResult>;
+  /**
+   * Atomic, before a password is checked: refuses when any counter has reached its limit
+   * (nothing counted; `id` and rest of the first full one), otherwise adds 1 to every counter
+   * (a new counter gets the quota's lifetime). Of N concurrent calls on counters at c of limit
+   * L, exactly max(0, L − c) are `counted`, so concurrent guesses cannot overrun the limit.
+   */
+  countAttempt(quotas: Quota[]): Promise<AttemptResult>;
+  /** Atomic: takes 1 back from each counter that is above 0 (a refunded attempt); lifetimes kept. */
+  refundAttempt(keys: string[]): Promise<void>;
   /** Resolves when the backend answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -250,6 +250,51 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
       });
     });
 
+    describe('countAttempt / refundAttempt', () => {
+      it('counts every counter until one is full, then refuses without counting and names it', async () => {
+        const account = ownKey(h, 'account');
+        const ip = ownKey(h, 'ip');
+        const quotas = (): Quota[] => [
+          { key: account, limit: 2, ttlSeconds: 60, id: 'account' },
+          { key: ip, limit: 5, ttlSeconds: 900, id: 'ip' },
+        ];
+        expect(await store.countAttempt(quotas())).toEqual({ kind: 'counted' });
+        await h.elapse(10_000);
+        expect(await store.countAttempt(quotas())).toEqual({ kind: 'counted' });
+        expect(await store.countAttempt(quotas())).toEqual({
+          kind: 'limited',
+          id: 'account',
+          retryAfterSeconds: 50,
+        });
+        expect(await store.get(account)).toBe('2');
+        expect(await store.get(ip)).toBe('2');
+        expect(await store.ttlSeconds(ip)).toBe(890);
+        // a refund takes one back from each, never below zero, and keeps the windows
+        await store.refundAttempt([account, ip]);
+        await store.refundAttempt([account, ip]);
+        await store.refundAttempt([account, ip]);
+        expect(await store.get(account)).toBe('0');
+        expect(await store.ttlSeconds(account)).toBe(50);
+        expect(await store.countAttempt(quotas())).toEqual({ kind: 'counted' });
+        await store.refundAttempt([ownKey(h, 'absent')]);
+        expect(await store.countAttempt([])).toEqual({ kind: 'counted' });
+      });
+
+      it('lets exactly the limit through among 50 concurrent attempts', async () => {
+        const key = ownKey(h, 'attempts');
+        const stores = [store, ...(await h.peers(4))];
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            (stores[i % stores.length] as CodeStore).countAttempt([
+              { key, limit: 10, ttlSeconds: 60, id: 'account' },
+            ]),
+          ),
+        );
+        expect(results.filter((r) => r.kind === 'counted')).toHaveLength(10);
+        expect(await store.get(key)).toBe('10');
+      });
+    });
+
     describe('ttlSeconds', () => {
       it('is null when absent and rounds the remaining lifetime up to whole seconds', async () => {
         const key = ownKey(h, 'ttl');

@@ -355,6 +355,68 @@ describe.each(matrix)('users on $name', ({ store: backend, database }) => {
       }
     });
 
+    it('counts 100 concurrent guesses before checking them: only the limit is checked, the rest 429', async () => {
+      const { body } = await registered();
+      const original = { ...t.deps.hasher };
+      const counting = countingHasher(original);
+      Object.assign(t.deps.hasher, counting.hasher);
+      try {
+        const c = await browser(randomIp());
+        const guesses = Array.from({ length: 99 }, (_, i) => `wrongpass${i}`);
+        const answers = await Promise.all(
+          [...guesses, body.password].map((password) =>
+            c.post('/login/', { username: body.username, password }),
+          ),
+        );
+        const statuses = answers.map((r) => r.statusCode);
+        // LOGIN_FAILURES_PER_ACCOUNT_IP is 3 here: three passwords are checked, no more
+        expect(counting.counts.verify + counting.counts.burn).toBe(3);
+        expect(statuses.filter((s) => s === 400)).toHaveLength(3);
+        expect(statuses.filter((s) => s === 429)).toHaveLength(97);
+        for (const r of answers.filter((a) => a.statusCode === 429))
+          expect(r.json()).toMatchObject({ error: 'LOGIN_LIMIT' });
+        // the right password, sent among them once the limit was reached, did not log in
+        expect(answers[99]?.statusCode).toBe(429);
+        expect(c.cookies.has('sessionid')).toBe(false);
+        expect(
+          (await c.post('/login/', { username: body.username, password: body.password })).statusCode,
+        ).toBe(429);
+      } finally {
+        Object.assign(t.deps.hasher, original);
+      }
+    });
+
+    it('counts failures per account: the username and the mobile of one user share one counter', async () => {
+      const { body } = await registered();
+      const c = await browser(randomIp());
+      for (let i = 0; i < 3; i++) {
+        expect(
+          (await c.post('/login/', { username: body.username, password: 'wrongpass1' })).json().error,
+        ).toBe('LOGIN_FAILED');
+      }
+      for (const password of ['wrongpass1', body.password]) {
+        const byMobile = await c.post('/login/', { username: body.mobile, password });
+        expect(byMobile.statusCode).toBe(429);
+        expect(byMobile.json().error).toBe('LOGIN_LIMIT');
+      }
+      // an unknown name keeps its own counter (the address has 3 of its 6 failures)
+      expect(
+        (await c.post('/login/', { username: randomUsername(), password: 'x1234567' })).json().error,
+      ).toBe('LOGIN_FAILED');
+      // and a success clears the account's counter (from another address, which has its own)
+      const other = await browser(randomIp());
+      await other.post('/login/', { username: body.mobile, password: 'wrongpass1' });
+      await other.post('/login/', { username: body.username, password: 'wrongpass1' });
+      expect(
+        (await other.post('/login/', { username: body.mobile, password: body.password })).json().code,
+      ).toBe(0);
+      for (let i = 0; i < 2; i++)
+        await other.post('/login/', { username: body.username, password: 'wrongpass1' });
+      expect(
+        (await other.post('/login/', { username: body.username, password: body.password })).json().code,
+      ).toBe(0);
+    });
+
     it('replaces a hash whose algorithm or cost differs from the configured one', async () => {
       const { body } = await registered();
       const user = await t.deps.users.findByUsername(body.username);

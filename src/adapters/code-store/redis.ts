@@ -1,6 +1,12 @@
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../../domain/errors.js';
-import type { CheckCodeResult, CodeStore, IssueResult, TakeUnlessFlaggedResult } from '../../domain/ports.js';
+import type {
+  AttemptResult,
+  CheckCodeResult,
+  CodeStore,
+  IssueResult,
+  TakeUnlessFlaggedResult,
+} from '../../domain/ports.js';
 import { awaitReplicas, closeRedis, type ReplicaAcks, redisFailure, whenReady } from '../redis.js';
 
 /**
@@ -178,7 +184,39 @@ end
 return {'taken', value}
 `;
 
+/**
+ * KEYS: counters.  ARGV: for each counter: limit, ttl.
+ * Returns {'limited', index (1-based), counter pttl} without counting, or {'counted'}.
+ */
+const COUNT_ATTEMPT_LUA = `
+for i = 1, #KEYS do
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+  if count >= tonumber(ARGV[2 * i - 1]) then
+    return {'limited', i, redis.call('PTTL', KEYS[i])}
+  end
+end
+for i = 1, #KEYS do
+  if redis.call('INCR', KEYS[i]) == 1 or redis.call('PTTL', KEYS[i]) == -1 then
+    redis.call('EXPIRE', KEYS[i], ARGV[2 * i])
+  end
+end
+return {'counted'}
+`;
+
+/** KEYS: counters. Takes 1 back from each counter above 0, keeping its lifetime. */
+const REFUND_ATTEMPT_LUA = `
+for i = 1, #KEYS do
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+  if count > 0 then
+    redis.call('DECR', KEYS[i])
+  end
+end
+return 1
+`;
+
 interface CodeScripts {
+  meiduoUsersCountAttempt(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown[]>;
+  meiduoUsersRefundAttempt(numberOfKeys: number, ...keys: string[]): Promise<number>;
   meiduoUsersTakeUnlessFlagged(flagKey: string, key: string): Promise<unknown[]>;
   meiduoUsersIncrement(key: string, ttlSeconds: number): Promise<number>;
   meiduoUsersIssueCode(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown[]>;
@@ -212,6 +250,8 @@ export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks
   redis.defineCommand('meiduoUsersTakeUnlessFlagged', { numberOfKeys: 2, lua: TAKE_UNLESS_FLAGGED_LUA });
   redis.defineCommand('meiduoUsersIssueCode', { lua: ISSUE_CODE_LUA });
   redis.defineCommand('meiduoUsersCheckCode', { lua: CHECK_CODE_LUA });
+  redis.defineCommand('meiduoUsersCountAttempt', { lua: COUNT_ATTEMPT_LUA });
+  redis.defineCommand('meiduoUsersRefundAttempt', { lua: REFUND_ATTEMPT_LUA });
   const scripts = redis as unknown as CodeScripts;
 
   /** Waits briefly for a connection that is coming up; any failure is a 503 for the caller. */
@@ -348,6 +388,29 @@ export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks
             throw new Error('unexpected reply from the check script');
         }
       }),
+
+    countAttempt: async (quotas) => {
+      for (const quota of quotas) assertTtlSeconds(quota.ttlSeconds, `quota ${quota.id} ttlSeconds`);
+      if (quotas.length === 0) return { kind: 'counted' };
+      const keys = quotas.map((q) => q.key);
+      const args = quotas.flatMap((q) => [q.limit, q.ttlSeconds]);
+      return run(async (): Promise<AttemptResult> => {
+        const reply = await scripts.meiduoUsersCountAttempt(keys.length, ...keys, ...args);
+        if (reply[0] === 'counted') return { kind: 'counted' };
+        const quota = quotas[Number(reply[1]) - 1];
+        if (reply[0] !== 'limited' || !quota) throw new Error('unexpected reply from the attempt script');
+        return {
+          kind: 'limited',
+          id: quota.id,
+          retryAfterSeconds: pttlToSeconds(Number(reply[2]), quota.ttlSeconds),
+        };
+      });
+    },
+
+    refundAttempt: (keys) =>
+      keys.length === 0
+        ? Promise.resolve()
+        : run(async () => void (await scripts.meiduoUsersRefundAttempt(keys.length, ...keys))),
 
     ping: () => run(async () => void (await redis.ping())),
 

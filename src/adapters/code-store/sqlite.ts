@@ -1,12 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { DependencyError } from '../../domain/errors.js';
 import type {
+  AttemptResult,
   CheckCodeInput,
   CheckCodeResult,
   Clock,
   CodeStore,
   IssueCodeInput,
   IssueResult,
+  Quota,
   TakeUnlessFlaggedResult,
 } from '../../domain/ports.js';
 import {
@@ -228,6 +230,25 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
     return { kind: 'wrong', attemptsLeft: input.maxAttempts - attempts };
   });
 
+  const countAttemptTx = db.transaction((quotas: Quota[], nowMs: number): AttemptResult => {
+    for (const quota of quotas) {
+      const counter = live(quota.key, nowMs);
+      if (counter && (Number.parseInt(counter.value, 10) || 0) >= quota.limit) {
+        return { kind: 'limited', id: quota.id, retryAfterSeconds: secondsLeft(counter, nowMs) };
+      }
+    }
+    for (const quota of quotas) bump(quota.key, quota.ttlSeconds, nowMs);
+    return { kind: 'counted' };
+  });
+
+  const refundAttemptTx = db.transaction((keys: string[], nowMs: number) => {
+    for (const key of keys) {
+      const counter = live(key, nowMs);
+      const count = counter ? Number.parseInt(counter.value, 10) || 0 : 0;
+      if (count > 0) updateValue.run(String(count - 1), key);
+    }
+  });
+
   /** Runs one step; a failing database (locked past the busy timeout, closed, I/O) is a 503. */
   const guarded = <T>(step: (nowMs: number) => T, write: boolean): Promise<T> => {
     try {
@@ -284,6 +305,14 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
       }, true),
 
     checkCode: (input) => guarded((nowMs) => checkCodeTx.immediate(input, nowMs), true),
+
+    countAttempt: (quotas) =>
+      guarded((nowMs) => {
+        for (const quota of quotas) assertTtlSeconds(quota.ttlSeconds, `quota ${quota.id} ttlSeconds`);
+        return countAttemptTx.immediate(quotas, nowMs);
+      }, true),
+
+    refundAttempt: (keys) => guarded((nowMs) => refundAttemptTx.immediate(keys, nowMs), true),
 
     ping: () => guarded(() => void ping.get(), false),
 
