@@ -54,9 +54,10 @@ export function createAccounts(deps: AccountsDeps) {
    */
   function failureQuotas(user: User | null, account: string, client: string): Quota[] {
     const now = clock.nowMs();
-    const subject = user
-      ? `user:${user.id}`
-      : `name:${createHash('sha256').update(account).digest('hex').slice(0, 32)}`;
+    // A known account by its username (which every spelling resolves to and which, unlike
+    // an id, is not reused by another database sharing the store).
+    const digest = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);
+    const subject = user ? `user:${digest(user.username)}` : `name:${digest(account)}`;
     const quotas: Array<[Window, string, number]> = [
       [
         fixedWindow('login-account-ip', `${subject}:${client}`, LOGIN_WINDOW_SECONDS, now),
