@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { Config } from './config.js';
 
@@ -9,10 +10,31 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * Structured JSON logs. Cookies, CSRF tokens and the captcha answer never reach a line; SMS
- * codes are never passed to the logger at all (only the console provider prints them).
+ * A person at a terminal reads colored one-line logs (pino-pretty, loaded only then); anything
+ * else (systemd, a container, a pipe to a collector) gets the JSON lines. Synchronous, in this
+ * thread, so nothing is lost when the process exits.
  */
-export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: DestinationStream): Logger {
+function prettyStream(destination: DestinationStream | undefined): DestinationStream {
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+  return pretty({
+    colorize: destination === undefined,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,service',
+    sync: true,
+    ...(destination ? { destination } : {}),
+  });
+}
+
+/**
+ * Structured JSON logs (readable ones when stdout is a terminal, or with `pretty`). Cookies,
+ * CSRF tokens and the captcha answer never reach a line; SMS codes are never passed to the
+ * logger at all (only the console provider prints them).
+ */
+export function createLogger(
+  config: Pick<Config, 'LOG_LEVEL'>,
+  destination?: DestinationStream,
+  { pretty = destination === undefined && process.stdout.isTTY === true }: { pretty?: boolean } = {},
+): Logger {
   return pino(
     {
       level: config.LOG_LEVEL,
@@ -35,6 +57,6 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: De
         err: pino.stdSerializers.err,
       },
     },
-    destination,
+    pretty ? prettyStream(destination) : destination,
   );
 }
