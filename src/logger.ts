@@ -15,7 +15,8 @@ export function redactUrl(url: string): string {
  * thread, so nothing is lost when the process exits.
  */
 function prettyStream(destination: DestinationStream | undefined): DestinationStream {
-  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+  // Typed here rather than through its .d.ts: the module is loaded only in a terminal.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as (options: object) => DestinationStream;
   return pretty({
     colorize: destination === undefined,
     translateTime: 'SYS:HH:MM:ss.l',
