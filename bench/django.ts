@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DJANGO, REDIS_SERVER } from './config.js';
-import { freePort, ROOT } from './lib/process.js';
+import { freePort, processTree, ROOT } from './lib/process.js';
 
 export const DJANGO_DIR = join(ROOT, 'bench/django');
 const PYTHON = '/usr/bin/python3';
@@ -84,6 +84,8 @@ export interface DjangoStack {
   /** Byte offset of the Celery log now, to count only what was sent before a moment. */
   logSize(): number;
   sentBefore(offset: number): number;
+  /** gunicorn's and Celery's processes (arbiter, workers, main process and pool). */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -145,6 +147,7 @@ export async function startDjango(): Promise<DjangoStack> {
     sent: () => countSent(celeryLog),
     logSize: () => readFileSync(celeryLog).length,
     sentBefore: (offset) => countSent(celeryLog, offset),
+    pids: () => [web, celery].flatMap((child) => (child.pid ? processTree(child.pid) : [])),
     async stop() {
       await Promise.all([stopGroup(web), stopGroup(celery)]);
       rmSync(dir, { recursive: true, force: true });

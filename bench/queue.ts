@@ -3,9 +3,10 @@
  * whose provider sends nothing. Throughput of a burst of jobs, and enqueue-to-send latency
  * at a steady rate.
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { createBullmqQueue } from '../src/adapters/job-queue/bullmq.js';
 import { connectRedis } from '../src/adapters/redis.js';
@@ -30,6 +31,17 @@ export interface QueueResults {
   steadyP99Ms: number;
   /** Jobs not sent before the deadline (should be 0). */
   lost: number;
+  /**
+   * Where the burst's CPU went, in µs per job: the Redis server (INFO cpu), the worker
+   * processes and the producer (this process), and BullMQ's Lua scripts run per job
+   * (INFO commandstats). Whole-server figures: other clients of the server count too.
+   */
+  burstCpu?: {
+    redisUsPerJob: number;
+    workersUsPerJob: number;
+    producerUsPerJob: number;
+    scriptsPerJob: number;
+  };
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -41,6 +53,7 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 interface Workers {
+  pids: number[];
   /** Resolves when every mobile given has been sent (or at the deadline), with the send times. */
   waitFor(mobiles: string[], deadlineMs: number): Promise<Map<string, number>>;
   stop(): Promise<void>;
@@ -78,6 +91,7 @@ async function startWorkers(prefix: string): Promise<Workers> {
     ),
   );
   return {
+    pids: children.map((c) => c.pid as number),
     async waitFor(mobiles, deadlineMs) {
       const deadline = Date.now() + deadlineMs;
       while (Date.now() < deadline && !mobiles.every((m) => sentAt.has(m))) {
@@ -101,6 +115,55 @@ async function startWorkers(prefix: string): Promise<Workers> {
         ),
       );
     },
+  };
+}
+
+const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** User + system CPU seconds of a process so far, from /proc. */
+function cpuSecondsOf(pid: number): number {
+  // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+async function redisCounters(redis: Redis): Promise<{ cpuSeconds: number; scripts: number }> {
+  const cpu = await redis.info('cpu');
+  const stats = await redis.info('commandstats');
+  const number = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+  return {
+    cpuSeconds: number(cpu, /used_cpu_user:([\d.]+)/) + number(cpu, /used_cpu_sys:([\d.]+)/),
+    scripts: number(stats, /cmdstat_evalsha:calls=(\d+)/) + number(stats, /cmdstat_eval:calls=(\d+)/),
+  };
+}
+
+interface CpuSnapshot {
+  redis: { cpuSeconds: number; scripts: number };
+  workers: number;
+  producer: number;
+}
+
+async function cpuSnapshot(redis: Redis, workers: Workers): Promise<CpuSnapshot> {
+  const usage = process.cpuUsage();
+  return {
+    redis: await redisCounters(redis),
+    workers: workers.pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0),
+    producer: (usage.user + usage.system) / 1e6,
+  };
+}
+
+function cpuPerJob(
+  before: CpuSnapshot,
+  after: CpuSnapshot,
+  jobs: number,
+): NonNullable<QueueResults['burstCpu']> {
+  const us = (seconds: number) => (seconds * 1e6) / jobs;
+  return {
+    redisUsPerJob: us(after.redis.cpuSeconds - before.redis.cpuSeconds),
+    workersUsPerJob: us(after.workers - before.workers),
+    producerUsPerJob: us(after.producer - before.producer),
+    scriptsPerJob: (after.redis.scripts - before.redis.scripts) / jobs,
   };
 }
 
@@ -174,6 +237,7 @@ export async function runQueue(log: (line: string) => void): Promise<QueueResult
     backoffMs: 2000,
   });
   const workers = await startWorkers(prefix);
+  const admin = new Redis(REDIS_URL);
   try {
     log(`  queue: warm-up`);
     await burst(
@@ -182,11 +246,13 @@ export async function runQueue(log: (line: string) => void): Promise<QueueResult
       warm.map((s) => s.mobile),
     );
     log(`  queue: ${QUEUE.jobs} jobs, ${QUEUE.workerProcesses} worker processes`);
+    const before = await cpuSnapshot(admin, workers);
     const b = await burst(
       producer,
       workers,
       burstItems.map((s) => s.mobile),
     );
+    const burstCpu = cpuPerJob(before, await cpuSnapshot(admin, workers), QUEUE.jobs);
     log(`  queue: ${QUEUE.steadyRate} jobs/s for ${QUEUE.steadySeconds} s`);
     const s = await steady(
       producer,
@@ -206,8 +272,10 @@ export async function runQueue(log: (line: string) => void): Promise<QueueResult
       steadyP50Ms: s.p50,
       steadyP99Ms: s.p99,
       lost: b.lost + s.lost,
+      burstCpu,
     };
   } finally {
+    admin.disconnect();
     await workers.stop();
     await producer.close();
     await cleanBenchRedis();

@@ -9,7 +9,7 @@ import type { BackendResults, RunResult } from './http.js';
 import type { LoadSummary } from './lib/load.js';
 import { NOTES } from './notes.js';
 import type { QueueResults } from './queue.js';
-import type { VersusResults, VersusRun } from './versus.js';
+import type { VersusResults, VersusRun, VersusSide } from './versus.js';
 
 export interface Baselines {
   hello: LoadSummary & { peakRssMb: number };
@@ -342,7 +342,7 @@ export function versusRows(v: VersusResults): VersusRow[] {
     },
     {
       id: 'endToEnd',
-      label: `SMS codes requested, queued and sent (${v.django.endToEnd[0]?.seconds.toFixed(0) ?? '?'} s)`,
+      label: `SMS codes requested, queued and sent (${v.endToEndSeconds} s)`,
       unit: 'sent/s',
       django: v.django.endToEnd.map((e) => e.sentPerSecond),
       ours: v.ours.endToEnd.map((e) => e.sentPerSecond),
@@ -419,6 +419,16 @@ function endToEndLines(v: VersusResults): string[] {
         `${name === 'django' ? 'Django + Celery' : 'meiduo-users'} round ${i + 1}: ${rate(e.requestedPerSecond)} requested/s, ` +
         `${rate(e.sentPerSecond)} sent/s in the window, ${fmt(e.backlogAtEnd)} not yet sent at its end, all sent ${fmt(e.drainSeconds, 1)} s later`,
     ),
+  );
+}
+
+/** Where the queue burst's CPU went: what bounds the jobs per second on this machine. */
+function burstCpuLine(c: NonNullable<QueueResults['burstCpu']>): string {
+  const total = c.redisUsPerJob + c.workersUsPerJob + c.producerUsPerJob;
+  return (
+    `CPU per job in the burst: Redis ${fmt(c.redisUsPerJob)} µs (${fmt(c.scriptsPerJob, 1)} Lua scripts), ` +
+    `workers ${fmt(c.workersUsPerJob)} µs, producer ${fmt(c.producerUsPerJob)} µs; ${fmt(total)} µs in all, ` +
+    `a ceiling of ${rate(1e6 / total)} jobs/s per core`
   );
 }
 
@@ -518,6 +528,7 @@ export function terminalReport(r: BenchResults): string {
       `Queue (BullMQ, ${q.workers} worker processes × concurrency ${q.concurrency}, no-op provider)`,
       `  ${fmt(q.jobs)} jobs at once: ${rate(q.jobsPerSecond)} jobs/s (enqueue-to-send p50 ${fmt(q.burstP50Ms)} ms, p99 ${fmt(q.burstP99Ms)} ms)`,
       `  ${q.steadyRate} jobs/s steady (${rate(q.steadyAchievedRate)} achieved): enqueue-to-send p50 ${fmt(q.steadyP50Ms, 1)} ms, p99 ${fmt(q.steadyP99Ms, 1)} ms; lost ${q.lost}`,
+      ...(q.burstCpu ? [`  ${burstCpuLine(q.burstCpu)}`] : []),
       '',
     );
   }
@@ -607,6 +618,7 @@ export function resultsMarkdown(r: BenchResults, notes: Record<string, string>):
         align: ['l', 'r', 'r', 'r', 'r'],
       }),
       '',
+      ...(q.burstCpu ? [`${burstCpuLine(q.burstCpu)}.`, ''] : []),
     );
   }
   lines.push('## Targets', '', ...targetsMarkdown(r, notes), '');
@@ -662,8 +674,17 @@ function versusMarkdown(r: BenchResults, perRound: boolean, heading: string): st
       }),
       '',
     );
-    if (v.ours.peakRssMb !== null)
-      lines.push(`Peak RSS of the meiduo-users process over these runs: ${fmt(v.ours.peakRssMb)} MB.`, '');
+  }
+  const processes = (side: VersusSide) =>
+    side.processes === undefined
+      ? ''
+      : `${side.processes} processes, the largest peaking at ${fmt(side.peakRssMb ?? Number.NaN)} MB RSS`;
+  if (v.django.processes !== undefined) {
+    lines.push(
+      `Processes: Django ${processes(v.django)} (gunicorn arbiter and workers, Celery main process and pool); ` +
+        `meiduo-users ${processes(v.ours)}.`,
+      '',
+    );
   }
   return lines;
 }

@@ -26,7 +26,7 @@ import {
   smsItems,
 } from './lib/fixtures.js';
 import { type LoadSummary, load } from './lib/load.js';
-import { ROOT, startNode } from './lib/process.js';
+import { memoryOf, processTree, ROOT, startNode } from './lib/process.js';
 
 export type SideName = 'django' | 'ours';
 
@@ -61,14 +61,17 @@ export interface VersusSide {
   /** The captcha at a modest rate while /register/ runs at full load beside it. */
   probe: Array<{ probe: VersusRun; register: VersusRun }>;
   endToEnd: EndToEnd[];
-  /** Peak RSS of the service's (first) process over all runs, MiB; null for Django. */
+  /** Highest peak RSS of any one of the side's processes over all runs, MiB (VmHWM). */
   peakRssMb: number | null;
+  /** The side's processes at the end (web processes, workers; for ours: the `npm start` tree). */
+  processes?: number;
 }
 
 export interface VersusResults {
   rounds: number;
   connections: number;
   durationSeconds: number;
+  endToEndSeconds: number;
   /** Web processes and SMS worker processes of each side. */
   djangoProcesses: number;
   django: VersusSide;
@@ -92,7 +95,8 @@ interface Side {
   sent(): number;
   logSize(): number;
   sentBefore(offset: number): number;
-  peakRssMb(): number | null;
+  /** Pids of the side's processes (the whole tree). */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -126,7 +130,7 @@ async function startOurs(): Promise<Omit<Side, 'csrf' | 'registered' | 'requeste
     sent: () => countLines(out),
     logSize: () => readFileSync(out).length,
     sentBefore: (offset) => countLines(out, offset),
-    peakRssMb: () => served.peakRssMb(),
+    pids: () => processTree(served.pid),
     async stop() {
       await served.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -142,7 +146,7 @@ function djangoSide(stack: DjangoStack): Omit<Side, 'csrf' | 'registered' | 'req
     sent: stack.sent,
     logSize: stack.logSize,
     sentBefore: stack.sentBefore,
-    peakRssMb: () => null,
+    pids: stack.pids,
     stop: stack.stop,
   };
 }
@@ -364,7 +368,9 @@ async function endToEnd(side: Side, rate: number): Promise<EndToEnd> {
     sentInWindow,
     sentPerSecond: sentInWindow / summary.seconds,
     requestedPerSecond: requested / summary.seconds,
-    backlogAtEnd: requested - sentInWindow,
+    // Requests still in flight when autocannon stopped are served and sent without being
+    // counted as requested: the worker can be a few ahead of the count.
+    backlogAtEnd: Math.max(0, requested - sentInWindow),
     drainSeconds,
   };
 }
@@ -500,11 +506,16 @@ export async function runVersus(): Promise<VersusResults> {
       const smsRate = Math.max(...results[s.name].sms.map((r) => r.okPerSecond));
       results[s.name].endToEnd.push(await endToEnd(s, smsRate));
     });
-    results.ours.peakRssMb = ours.peakRssMb();
+    for (const side of [django, ours]) {
+      const pids = side.pids();
+      results[side.name].processes = pids.length;
+      results[side.name].peakRssMb = Math.max(...pids.map((pid) => memoryOf(pid)?.peakMb ?? 0));
+    }
     return {
       rounds: VERSUS.rounds,
       connections: VERSUS.connections,
       durationSeconds: VERSUS.durationSeconds,
+      endToEndSeconds: VERSUS.endToEndSeconds,
       djangoProcesses: availableParallelism(),
       ...results,
     };

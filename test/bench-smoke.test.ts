@@ -118,6 +118,7 @@ describe('bench harness', () => {
         rounds: 2,
         connections: 50,
         durationSeconds: 10,
+        endToEndSeconds: 30,
         djangoProcesses: 2,
         // image: ratios 2 and 8 (geometric mean 4); sms: Django did nothing in round 2.
         django: side([100, 50], [500, 0]),

@@ -2,7 +2,7 @@
  * Child processes of the bench: the built web service and the baseline servers, started on a
  * free port of 127.0.0.1, watched for their memory, stopped politely.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ export function memoryOf(pid: number): { peakMb: number; rssMb: number } | null 
 export interface Served {
   url: string;
   pid: number;
-  /** Highest VmRSS seen by the sampler and the kernel's VmHWM, MiB. */
+  /** Highest VmRSS seen by the sampler and the kernel's VmHWM (of any process of its tree), MiB. */
   peakRssMb(): number;
   stop(): Promise<void>;
 }
@@ -105,8 +105,12 @@ export async function startNode(
     url,
     pid,
     peakRssMb() {
-      const m = memoryOf(pid);
-      if (m) sampledPeak = Math.max(sampledPeak, m.rssMb, m.peakMb);
+      // The largest of the process and its children (web processes of a cluster): VmHWM is
+      // each one's peak, so reading it once now is enough.
+      for (const p of processTree(pid)) {
+        const m = memoryOf(p);
+        if (m) sampledPeak = Math.max(sampledPeak, p === pid ? m.rssMb : 0, m.peakMb);
+      }
       return sampledPeak;
     },
     async stop() {
@@ -146,4 +150,20 @@ export function runTsChild<T>(script: string, args: string[], env: Record<string
       }
     });
   });
+}
+
+/** A process and all its descendants, by `pgrep -P`. */
+export function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = execFileSync('pgrep', ['-P', String(pid)])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    // no children: pgrep exits 1
+  }
+  return [pid, ...children.flatMap(processTree)];
 }
