@@ -4,14 +4,17 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import type { Deps } from './deps.js';
 import { createAccounts } from './domain/accounts.js';
+import { createAdminAuth } from './domain/admin.js';
 import { createLimiter } from './domain/limits.js';
 import { createRegistration } from './domain/registration.js';
 import { createVerification } from './domain/verification.js';
+import { admin } from './plugins/admin.js';
 import { csrf } from './plugins/csrf.js';
 import { envelope } from './plugins/envelope.js';
 import { notFound } from './plugins/not-found.js';
 import { securityHeaders } from './plugins/security-headers.js';
 import { staticPages } from './plugins/static-pages.js';
+import { OPERATIONS_ADMIN_ROUTES } from './routes/admin.js';
 import { csrfRoutes } from './routes/csrf.js';
 import { healthRoutes } from './routes/health.js';
 import { userRoutes } from './routes/users.js';
@@ -97,4 +100,17 @@ export async function app(
     countLimitPerMinute: config.COUNT_LOOKUPS_PER_IP_PER_MINUTE,
     cookieSecure: config.COOKIE_SECURE,
   });
+  // The admin API exists only with a token (docs/api.md §10); its limit holds under RATE_LIMITS=off too.
+  if (config.adminTokens.length > 0) {
+    await fastify.register(admin, {
+      prefix: '/admin',
+      deps,
+      config,
+      auth: createAdminAuth(config.adminTokens),
+      audit: deps.audit,
+      limiter: createLimiter({ codeStore, clock, enabled: true }),
+      perIpPerMinute: config.ADMIN_REQUESTS_PER_IP_PER_MINUTE,
+      routes: [...OPERATIONS_ADMIN_ROUTES],
+    });
+  }
 }

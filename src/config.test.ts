@@ -109,6 +109,30 @@ describe('loadConfig', () => {
     expect(c.warnings.join('\n')).toMatch(/console SMS provider/);
   });
 
+  it('reads admin tokens (a fingerprint names ADMIN_TOKEN) and refuses short or doubled ones without echoing them', () => {
+    const single = 'x'.repeat(32);
+    expect(loadConfig({}).adminTokens).toEqual([]);
+    const c = loadConfig({
+      ADMIN_TOKEN: single,
+      ADMIN_TOKENS: `alice:${'a'.repeat(32)},ci:${'c'.repeat(40)}`,
+    });
+    expect(c.adminTokens.map((t) => t.id)).toEqual([
+      expect.stringMatching(/^token-[0-9a-f]{12}$/),
+      'alice',
+      'ci',
+    ]);
+    expect(c.adminTokens[0]?.id).not.toContain(single.slice(0, 12));
+    expect(() => loadConfig({ ADMIN_TOKEN: 'short-token' })).toThrow(/^Invalid setting ADMIN_TOKEN: [^\n]*$/);
+    expect(() => loadConfig({ ADMIN_TOKEN: 'short-token' })).not.toThrow(/short-token/);
+    expect(() => loadConfig({ ADMIN_TOKENS: `alice:${'a'.repeat(31)}` })).toThrow(/ADMIN_TOKENS/);
+    expect(() => loadConfig({ ADMIN_TOKENS: `a:${'a'.repeat(32)},a:${'b'.repeat(32)}` })).toThrow(
+      'Invalid setting ADMIN_TOKENS: a name is listed twice',
+    );
+    expect(() => loadConfig({ ADMIN_TOKENS: `a:${'a'.repeat(32)},b:${'a'.repeat(32)}` })).toThrow(
+      'Invalid setting ADMIN_TOKENS: two names share one token',
+    );
+  });
+
   it('parses test mode only with ALLOW_TEST_MODE', () => {
     expect(() => loadConfig({ TEST_SMS_NUMBERS: '13800000000:123456' })).toThrow(/ALLOW_TEST_MODE/);
     const c = loadConfig({

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
@@ -248,6 +249,24 @@ export const ConfigSchema = Type.Object({
   COUNT_LOOKUPS_PER_IP_PER_MINUTE: Limit(30, 'count lookups per client IP per minute'),
   LOGIN_FAILURES_PER_ACCOUNT_IP: Limit(10, 'failed logins per (account, client IP) per 15 min'),
   LOGIN_FAILURES_PER_IP: Limit(50, 'failed logins per client IP per 15 min'),
+  // Operations (docs/operations.md): off until a token is set.
+  ADMIN_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 32,
+      description: 'bearer token of the admin API (32+ characters); unset: /admin/ is 404',
+    }),
+  ),
+  ADMIN_TOKENS: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9_.-]{1,32}:[^,:\\s]{32,}(,[A-Za-z0-9_.-]{1,32}:[^,:\\s]{32,})*$',
+      description:
+        'named admin tokens `alice:token,ci:token` (32+ characters each); the name is the audit actor',
+    }),
+  ),
+  ADMIN_REQUESTS_PER_IP_PER_MINUTE: Limit(
+    60,
+    'admin API requests per client IP per minute (also under RATE_LIMITS=off)',
+  ),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'pino log level' },
@@ -320,6 +339,8 @@ export type Config = Omit<Settings, 'DATABASE_URL' | RedisSetting> & {
   corsOrigins: string[];
   testSmsNumbers: Map<string, string>;
   testMode: boolean;
+  /** ADMIN_TOKEN (named by its fingerprint) and ADMIN_TOKENS; empty: the admin API is off. */
+  adminTokens: AdminToken[];
   /** Warnings to log at start-up (combinations that work but are rarely meant). */
   warnings: string[];
 };
@@ -384,6 +405,32 @@ function list(value: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+export interface AdminToken {
+  /** Who the audit log names: the ADMIN_TOKENS name, or `token-` + a fingerprint of ADMIN_TOKEN. */
+  id: string;
+  token: string;
+}
+
+function adminTokens(single: string | undefined, named: string | undefined): AdminToken[] {
+  const tokens: AdminToken[] = [];
+  if (single !== undefined) {
+    // A fingerprint names the token in the audit log without letting the log reveal it.
+    const fingerprint = createHash('sha256').update(single).digest('hex').slice(0, 12);
+    tokens.push({ id: `token-${fingerprint}`, token: single });
+  }
+  for (const pair of list(named ?? '')) {
+    const at = pair.indexOf(':');
+    tokens.push({ id: pair.slice(0, at), token: pair.slice(at + 1) });
+  }
+  if (new Set(tokens.map((t) => t.id)).size !== tokens.length) {
+    throw new ConfigError('Invalid setting ADMIN_TOKENS: a name is listed twice');
+  }
+  if (new Set(tokens.map((t) => t.token)).size !== tokens.length) {
+    throw new ConfigError('Invalid setting ADMIN_TOKENS: two names share one token');
+  }
+  return tokens;
 }
 
 /** Validates the environment once; throws ConfigError naming the first bad setting. */
@@ -462,6 +509,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: origins('CORS_ORIGINS'),
     testSmsNumbers,
     testMode,
+    adminTokens: adminTokens(s.ADMIN_TOKEN, s.ADMIN_TOKENS),
     warnings: [],
   };
   const targets = [redis.verify, redis.session, redis.queue];

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { createKyselyAuditLog } from './adapters/audit-log/kysely.js';
 import { createCaptchaRenderer } from './adapters/captcha-image.js';
 import { createSqliteCodeStore } from './adapters/code-store/sqlite.js';
 import { createInProcessQueue } from './adapters/job-queue/in-process.js';
@@ -11,6 +12,7 @@ import { openSqlite, type SqliteDatabase } from './adapters/sqlite.js';
 import { openUserDatabase } from './adapters/user-repository/database.js';
 import { createKyselyUserRepository } from './adapters/user-repository/kysely.js';
 import type { Config, RedisTarget } from './config.js';
+import type { AuditLog } from './domain/admin.js';
 import { createDecisionRecorder, type DecisionRecorder } from './domain/decision-records.js';
 import { KEY_PREFIX } from './domain/keys.js';
 import { createPasswordHasher } from './domain/password.js';
@@ -41,6 +43,8 @@ export interface Deps {
   smsLists: SmsLists;
   /** Batched writer and reader of SMS decision records (web: decisions, worker: deliveries). */
   decisions: DecisionRecorder;
+  /** The admin API's append-only audit log (in the user database). */
+  audit: AuditLog;
   /** Closes everything in reverse order of opening. */
   close(): Promise<void>;
 }
@@ -158,6 +162,7 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
         refreshMs: config.SMS_LISTS_REFRESH_MS,
       }),
       decisions,
+      audit: createKyselyAuditLog(userDb),
       close: async () => {
         for (const close of closers.reverse()) {
           await close().catch((err: unknown) => log.error({ err }, 'error while closing'));

@@ -35,6 +35,10 @@ export const ERRORS = {
   COUNT_LIMIT: [429, '查询过于频繁，请稍后再试'],
   LOGIN_LIMIT: [429, '登录失败次数过多，请稍后再试'],
   SERVICE_UNAVAILABLE: [503, '服务繁忙，请稍后再试'],
+  // Admin API (docs/api.md §10): its own ids, so an operator's script never mistakes them.
+  ADMIN_UNAUTHORIZED: [401, '管理令牌无效'],
+  ADMIN_NOT_FOUND: [404, '管理对象不存在'],
+  ADMIN_LIMIT: [429, '管理接口请求过于频繁'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorId = keyof typeof ERRORS;

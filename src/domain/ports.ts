@@ -237,6 +237,30 @@ export interface JobInfo {
   attempt: number;
   /** Attempts the queue allows in total. */
   maxAttempts: number;
+  /** When the job was accepted (ms since the epoch): the metrics' job latency starts here. */
+  enqueuedAtMs?: number;
+}
+
+/** Jobs by state, for the admin API and the queue-depth metric. */
+export interface QueueCounts {
+  /** Due now, waiting for a worker slot. */
+  waiting: number;
+  active: number;
+  /** Waiting for their retry's backoff. */
+  delayed: number;
+  /** Ended without a send and kept for the operator (retry or discard). */
+  failed: number;
+}
+
+/** A job that ended without a send, as the admin API lists it. */
+export interface FailedJob {
+  id: string;
+  job: SmsJob;
+  /** Attempts used. */
+  attempts: number;
+  /** The last outcome, e.g. `invalid_number: 160 (not retried)`. */
+  reason: string;
+  failedAtMs: number;
 }
 
 /** What a handler reports; `skipped` = nothing to send (the code expired or was used). */
@@ -255,6 +279,18 @@ export interface JobQueue {
   startWorker(handler: SmsJobHandler, concurrency: number): void;
   /** Resolves when the queue's backend answers. */
   ping(): Promise<void>;
+  // Operations (admin API). Failed jobs are kept 7 days, at most 1000 (the in-process queue:
+  // in memory, until the process ends).
+  counts(): Promise<QueueCounts>;
+  /** Failed jobs, newest first. */
+  failedJobs(limit: number, offset: number): Promise<FailedJob[]>;
+  /**
+   * Atomic: moves a failed job back to waiting with its attempts reset (same id, so vendors
+   * that deduplicate still see one message); false when no failed job has this id.
+   */
+  retryFailed(id: string): Promise<boolean>;
+  /** Deletes a failed job; false when no failed job has this id. */
+  discardFailed(id: string): Promise<boolean>;
   /** Stops taking jobs, waits for those in hand (or returns them), closes connections. */
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import { type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import type { UserDatabase, UserDialect } from '../adapters/user-repository/connection.js';
 import { tbUsersMigration, tbUsersOrigin } from './001_tb_users.js';
 import { smsAbuseMigration } from './002_sms_abuse.js';
+import { adminAuditMigration } from './003_admin_audit.js';
 
 /*
  * The service's migrations, listed here rather than found by scanning a folder, so that the
@@ -16,6 +17,7 @@ function migrations(dialect: UserDialect): Record<string, Migration> {
   return {
     '001_tb_users': tbUsersMigration(dialect),
     '002_sms_abuse': smsAbuseMigration(dialect),
+    '003_admin_audit': adminAuditMigration(dialect),
   };
 }
 

@@ -14,6 +14,10 @@ export interface CsrfOptions {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** false: the route authenticates by a header alone and is exempt from the CSRF check. */
+    csrf?: boolean;
+  }
   interface FastifyReply {
     /** Sets the csrftoken cookie to `secret` and returns a freshly masked token of it. */
     issueCsrfToken(secret: string): string;
@@ -52,6 +56,8 @@ export const csrf = fp(
     app.addHook('onRequest', async (request, reply) => {
       // Unknown paths and methods answer 404/405 whatever the token, as Django does.
       if (SAFE_METHODS.has(request.method) || request.is404) return;
+      // Routes that read no cookie (the bearer-token admin API) opt out: nothing ambient to forge.
+      if (request.routeOptions.config.csrf === false) return;
       const origin = request.headers.origin;
       if (origin !== undefined) {
         const expected = opts.publicOrigin ?? ownOrigin(request);

@@ -19,7 +19,14 @@ import { connectRedis } from '../../src/adapters/redis.js';
 import { createConsoleProvider } from '../../src/adapters/sms-provider/console.js';
 import { openSqlite } from '../../src/adapters/sqlite.js';
 import { DependencyError } from '../../src/domain/errors.js';
-import type { JobInfo, JobOutcome, JobQueue, SendOutcomeKind, SmsJob } from '../../src/domain/ports.js';
+import type {
+  FailedJob,
+  JobInfo,
+  JobOutcome,
+  JobQueue,
+  SendOutcomeKind,
+  SmsJob,
+} from '../../src/domain/ports.js';
 import { createSendSmsHandler, SEND_SMS_JOB } from '../../src/jobs/send-sms.js';
 import { BACKEND_URLS, has } from '../backends.js';
 import { logSink } from '../log-sink.js';
@@ -283,6 +290,47 @@ for (const [name, available, make] of backends) {
       expect(ends().every((l) => typeof l.jobId === 'string' && l.provider === 'test')).toBe(true);
       // Redis does not fill up with sent jobs.
       if (h.kept) expect(await h.kept()).toEqual({ completed: 0, failed: 0 });
+    });
+
+    it('keeps failed jobs for the operator: counted, listed newest first, retried under their id, or discarded', async () => {
+      const { log, ends } = captureLog();
+      const h = open({ log, attempts: 2 });
+      let refuse = true;
+      const { calls, handler } = scripted(h.now, () =>
+        refuse ? { kind: 'invalid_number', provider: 'test', detail: '160' } : ok,
+      );
+      h.queue.startWorker(handler, 2);
+      const [first, second] = [randomMobile(), randomMobile()];
+      await h.queue.enqueue({ mobile: first, purpose: 'register' });
+      await waitFor('the first ending', () => ends().length === 1);
+      await h.queue.enqueue({ mobile: second, purpose: 'register' });
+      await waitFor('two failed jobs', async () => (await h.queue.counts()).failed === 2);
+      await waitFor('an idle queue', h.idle);
+      expect(await h.queue.counts()).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 2 });
+
+      const failed = await h.queue.failedJobs(10, 0);
+      expect(failed.map((f) => f.job.mobile)).toEqual([second, first]);
+      expect(failed[1]).toMatchObject({ attempts: 1, job: { purpose: 'register' } });
+      expect(failed[1]?.reason).toContain('invalid_number: 160');
+      expect(await h.queue.failedJobs(1, 1)).toMatchObject([{ id: failed[1]?.id }]);
+
+      const [newer, older] = failed as [FailedJob, FailedJob];
+      refuse = false;
+      expect(await h.queue.retryFailed(older.id)).toBe(true);
+      await waitFor('the retried ending', () => ends().length === 3);
+      await waitFor('an idle queue', h.idle);
+      // Run again from its first attempt, under the id vendors deduplicate by.
+      expect(calls.at(-1)).toMatchObject({ mobile: first, id: older.id, attempt: 1 });
+      expect(ends().at(-1)).toMatchObject({ outcome: 'ok', attempts: 1 });
+      expect(await h.queue.retryFailed(older.id)).toBe(false);
+
+      expect(await h.queue.discardFailed(newer.id)).toBe(true);
+      expect(await h.queue.discardFailed(newer.id)).toBe(false);
+      expect(await h.queue.retryFailed(newer.id)).toBe(false);
+      expect(await h.queue.failedJobs(10, 0)).toEqual([]);
+      expect(await h.queue.counts()).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0 });
+      expect(await h.queue.retryFailed('no-such-job')).toBe(false);
+      expect(calls).toHaveLength(3);
     });
 
     it('retries a transient failure with growing delays, keeping the job id', async () => {

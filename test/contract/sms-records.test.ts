@@ -183,10 +183,13 @@ for (const [kind, available] of BACKENDS) {
       const own = await freshDatabase(kind);
       const db = await openUserDatabase(parseDatabaseUrl(own.url), { poolSize: 2, statementTimeoutMs: 5000 });
       try {
-        expect((await migrateToLatest(db)).executed).toEqual(['001_tb_users', '002_sms_abuse']);
+        const all = (await migrateToLatest(db)).executed;
+        expect(all.slice(0, 2)).toEqual(['001_tb_users', '002_sms_abuse']);
+        // The later migrations go down first.
+        for (const later of all.slice(2).reverse()) expect((await migrateDown(db)).executed).toEqual([later]);
         expect((await migrateDown(db)).executed).toEqual(['002_sms_abuse']);
         await expect(createKyselySmsListStore(db).live(T0)).rejects.toBeInstanceOf(DependencyError);
-        expect((await migrateToLatest(db)).executed).toEqual(['002_sms_abuse']);
+        expect((await migrateToLatest(db)).executed).toEqual(all.slice(1));
         expect(await createKyselySmsListStore(db).live(T0)).toEqual([]);
       } finally {
         await db.close();

@@ -18,7 +18,7 @@ import { type DatabaseKind, freshDatabase } from '../databases.js';
 
 const OPTIONS = { poolSize: 5, statementTimeoutMs: 5000 };
 /** Every migration, in order (a fresh database runs them all). */
-const ALL_MIGRATIONS = ['001_tb_users', '002_sms_abuse'];
+const ALL_MIGRATIONS = ['001_tb_users', '002_sms_abuse', '003_admin_audit'];
 
 const BACKENDS: Array<[DatabaseKind, boolean]> = [
   ['sqlite', true],
@@ -251,7 +251,9 @@ for (const [kind, available] of BACKENDS) {
         const user = { username: name(), passwordHash: 'h', mobile: mobile(), dateJoined: new Date() };
         expect((await own.repo.create(user)).ok).toBe(true);
         // The last migration first, then tb_users.
-        expect((await migrateDown(own.database)).executed).toEqual(['002_sms_abuse']);
+        for (const later of ALL_MIGRATIONS.slice(1).reverse()) {
+          expect((await migrateDown(own.database)).executed).toEqual([later]);
+        }
         expect(await migrateDown(own.database)).toEqual({ executed: ['001_tb_users'], tbUsers: 'absent' });
         // The table we created is gone: the repository now fails as an unavailable database.
         await expect(own.repo.countByUsername(user.username)).rejects.toBeInstanceOf(DependencyError);
@@ -327,7 +329,9 @@ for (const [kind, available] of BACKENDS) {
         }
 
         // The last migration first, then tb_users.
-        expect((await migrateDown(own.database)).executed).toEqual(['002_sms_abuse']);
+        for (const later of ALL_MIGRATIONS.slice(1).reverse()) {
+          expect((await migrateDown(own.database)).executed).toEqual([later]);
+        }
         expect(await migrateDown(own.database)).toEqual({ executed: ['001_tb_users'], tbUsers: 'absent' });
         expect(await own.repo.findByUsername('django_user')).toEqual(django);
         expect(await migrateToLatest(own.database)).toEqual({

@@ -96,7 +96,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
     const repeat = job.attemptsStarted > attempt;
     let outcome: JobOutcome;
     try {
-      outcome = await Promise.resolve().then(() => handler(data, { id, attempt, maxAttempts: attempts }));
+      outcome = await Promise.resolve().then(() =>
+        handler(data, { id, attempt, maxAttempts: attempts, enqueuedAtMs: job.timestamp }),
+      );
     } catch (err) {
       outcome = outcomeOfError(err);
     }
@@ -135,6 +137,27 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
     }
     return { kind: outcome.kind, provider: outcome.provider } as JobOutcome;
   };
+
+  /** An admin read or change: the same readiness wait and deadline as enqueue, 503 past them. */
+  const operate = async <T>(what: string, step: () => Promise<T>): Promise<T> => {
+    try {
+      await producerReady();
+      return await withDeadline(step(), o.enqueueTimeoutMs, what);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  };
+
+  /** The job when it is in the failed set; BullMQ's own scripts re-check the state atomically. */
+  const failedJob = async (id: string): Promise<Job<SmsJob> | undefined> => {
+    const job = (await queue.getJob(id)) as Job<SmsJob> | undefined;
+    if (!job || (await job.getState()) !== 'failed') return undefined;
+    return job;
+  };
+
+  /** A job that left the failed set between our check and BullMQ's script: not ours to act on. */
+  const notFailedAnymore = (err: unknown) =>
+    err instanceof Error && /not in the failed state|Missing key|does not exist/i.test(err.message);
 
   return {
     async enqueue(job) {
@@ -205,6 +228,58 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
         throw unavailable(err);
       }
     },
+
+    counts: () =>
+      operate('counts', async () => {
+        const c = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed');
+        return {
+          waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+          active: c.active ?? 0,
+          delayed: c.delayed ?? 0,
+          failed: c.failed ?? 0,
+        };
+      }),
+
+    failedJobs: (limit, offset) =>
+      operate('listing failed jobs', async () => {
+        const jobs = (await queue.getFailed(offset, offset + limit - 1)) as Array<Job<SmsJob> | undefined>;
+        return jobs
+          .filter((j): j is Job<SmsJob> => j !== undefined)
+          .map((j) => ({
+            id: j.id as string,
+            job: { mobile: j.data.mobile, purpose: j.data.purpose },
+            attempts: j.attemptsMade,
+            reason: j.failedReason ?? '',
+            failedAtMs: j.finishedOn ?? j.timestamp,
+          }));
+      }),
+
+    retryFailed: (id) =>
+      operate('retrying a failed job', async () => {
+        const job = await failedJob(id);
+        if (!job) return false;
+        try {
+          // Both counters reset: the repeat check in runJob compares them.
+          await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+          return true;
+        } catch (err) {
+          if (notFailedAnymore(err)) return false;
+          throw err;
+        }
+      }),
+
+    discardFailed: (id) =>
+      operate('discarding a failed job', async () => {
+        const job = await failedJob(id);
+        if (!job) return false;
+        try {
+          await job.remove();
+          return true;
+        } catch (err) {
+          if (notFailedAnymore(err)) return false;
+          throw err;
+        }
+      }),
 
     close() {
       if (closing) return closing;

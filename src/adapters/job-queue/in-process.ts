@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DependencyError } from '../../domain/errors.js';
-import type { JobOutcome, JobQueue, SmsJob, SmsJobHandler } from '../../domain/ports.js';
+import type { FailedJob, JobOutcome, JobQueue, SmsJob, SmsJobHandler } from '../../domain/ports.js';
 import { jobData } from '../../jobs/send-sms.js';
 import { retryDelayMs } from './backoff.js';
 import { dispose, logJobEnd, outcomeOfError } from './outcome.js';
@@ -35,12 +35,19 @@ export interface InProcessQueueOptions {
   backoffMs: number;
   random?: () => number;
   setTimer?: SetTimer;
+  /** Stamps enqueue and failure times (default Date.now). */
+  nowMs?: () => number;
 }
+
+/** Failed jobs kept for the admin API, as BullMQ keeps them (BULLMQ_DEFAULTS). */
+const KEEP_FAILED_COUNT = 1000;
+const KEEP_FAILED_MS = 7 * 24 * 3600 * 1000;
 
 interface Entry {
   id: string;
   job: SmsJob;
   attempt: number;
+  enqueuedAtMs: number;
   /** Outcome of the attempt before, for the log line if the job is dropped. */
   last?: JobOutcome;
 }
@@ -49,10 +56,20 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
   const { log, attempts, backoffMs } = options;
   const random = options.random ?? Math.random;
   const setTimer = options.setTimer ?? realTimer;
+  const nowMs = options.nowMs ?? Date.now;
 
   const due: Entry[] = [];
   /** Retries waiting for their backoff, with the function that cancels the timer. */
   const backingOff = new Map<Entry, () => void>();
+  /** Ended without a send, oldest first (a Map keeps insertion order). */
+  const failed = new Map<string, FailedJob>();
+  const pruneFailed = (): void => {
+    const oldest = nowMs() - KEEP_FAILED_MS;
+    for (const [id, f] of failed) {
+      if (failed.size <= KEEP_FAILED_COUNT && f.failedAtMs >= oldest) break;
+      failed.delete(id);
+    }
+  };
   let handler: SmsJobHandler | undefined;
   let concurrency = 0;
   let running = 0;
@@ -85,7 +102,12 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
     try {
       // Promise.resolve().then: a handler that throws before returning a promise is caught too.
       outcome = await Promise.resolve().then(() =>
-        handle(entry.job, { id: entry.id, attempt: entry.attempt, maxAttempts: attempts }),
+        handle(entry.job, {
+          id: entry.id,
+          attempt: entry.attempt,
+          maxAttempts: attempts,
+          enqueuedAtMs: entry.enqueuedAtMs,
+        }),
       );
     } catch (err) {
       outcome = outcomeOfError(err);
@@ -101,6 +123,17 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
         attempts: entry.attempt,
         ...(reason === undefined ? {} : { reason }),
       });
+      if (disposition === 'failed') {
+        const detail = outcome.detail ? `: ${outcome.detail}` : '';
+        failed.set(entry.id, {
+          id: entry.id,
+          job: entry.job,
+          attempts: entry.attempt,
+          reason: `${outcome.kind}${detail} (${reason ?? 'not retried'})`,
+          failedAtMs: nowMs(),
+        });
+        pruneFailed();
+      }
       return;
     }
     if (closed) {
@@ -127,7 +160,7 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
   return {
     async enqueue(job) {
       if (closed) throw new DependencyError('queue', new Error('the in-process queue is closed'));
-      due.push({ id: randomUUID(), job: jobData(job), attempt: 1 });
+      due.push({ id: randomUUID(), job: jobData(job), attempt: 1, enqueuedAtMs: nowMs() });
       pump();
     },
 
@@ -140,6 +173,30 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
     },
 
     async ping() {},
+
+    async counts() {
+      pruneFailed();
+      return { waiting: due.length, active: running, delayed: backingOff.size, failed: failed.size };
+    },
+
+    async failedJobs(limit, offset) {
+      pruneFailed();
+      return [...failed.values()].reverse().slice(offset, offset + limit);
+    },
+
+    async retryFailed(id) {
+      const f = failed.get(id);
+      if (!f || closed) return false;
+      failed.delete(id);
+      // The same id: a vendor that deduplicates by it sees one message, as with BullMQ.
+      due.push({ id, job: f.job, attempt: 1, enqueuedAtMs: nowMs() });
+      pump();
+      return true;
+    },
+
+    async discardFailed(id) {
+      return failed.delete(id);
+    },
 
     close() {
       if (closing) return closing;
