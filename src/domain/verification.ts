@@ -1,11 +1,11 @@
 import { randomInt } from 'node:crypto';
 import { captchaMatches, generateCaptchaText } from './captcha.js';
-import type { DecisionRecorder } from './decision-records.js';
+import { type DecisionRecorder, recordMask } from './decision-records.js';
 import { ApiError, DependencyError, type ErrorId } from './errors.js';
 import { KEY_PREFIX } from './keys.js';
 import { chinaDayWindow, createLimiter, fixedWindow, quota } from './limits.js';
 import type { CaptchaImage, CaptchaRenderer, Clock, CodeStore, JobQueue, Quota } from './ports.js';
-import { maskMobile, type RatioSettings, ratioCheck } from './sms-abuse.js';
+import { type RatioSettings, ratioCheck } from './sms-abuse.js';
 import type { SmsLists } from './sms-lists.js';
 
 /** Django's own key names (API.md §3): no prefix, plain values. */
@@ -143,7 +143,7 @@ export function createVerification(deps: VerificationDeps) {
         const id = decisions.decide({ mobile, ip, purpose: 'register', decision, rule, detail });
         if (decision !== 'sent' || detail !== null) {
           log.info(
-            { sms: { mobile: maskMobile(mobile), decision, rule, detail, record: id } },
+            { sms: { mobile: recordMask(mobile), decision, rule, detail, record: id } },
             'sms decision',
           );
         }
