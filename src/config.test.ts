@@ -95,6 +95,35 @@ describe('loadConfig', () => {
     }
   });
 
+  it('checks the settings of the SMS vendors SMS_PROVIDER names, in one line like any other', () => {
+    expect(() => loadConfig({ SMS_PROVIDER: 'console,aliyun' })).toThrow(
+      /^Invalid setting ALIYUN_ACCESS_KEY_ID: required when SMS_PROVIDER includes aliyun$/,
+    );
+    const tencent = {
+      TENCENT_SECRET_ID: 'AKIDexample',
+      TENCENT_SECRET_KEY: 'secret',
+      TENCENT_SMS_SDK_APP_ID: '1400006666',
+      TENCENT_SMS_SIGN_NAME: '美多商城',
+      TENCENT_SMS_TEMPLATE_ID: '449739',
+    };
+    expect(() =>
+      loadConfig({ SMS_PROVIDER: 'tencent', ...tencent, TENCENT_SMS_REGION: 'Guangzhou' }),
+    ).toThrow(/^Invalid setting TENCENT_SMS_REGION: must be a region like ap-guangzhou$/);
+    expect(loadConfig({ SMS_PROVIDER: 'tencent', ...tencent }).sms).toEqual({
+      tencent: {
+        secretId: 'AKIDexample',
+        secretKey: 'secret',
+        sdkAppId: '1400006666',
+        signName: '美多商城',
+        templateId: '449739',
+        region: 'ap-guangzhou',
+        endpoint: 'https://sms.tencentcloudapi.com',
+      },
+    });
+    // Settings of vendors not named are not required.
+    expect(loadConfig({ TWILIO_FROM: '15005550006' }).sms).toEqual({});
+  });
+
   it('derives the Redis URLs and warns for unusual combinations', () => {
     const c = loadConfig({
       REDIS_URL: 'redis://127.0.0.1:6379/0',

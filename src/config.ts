@@ -3,21 +3,16 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
+import { VENDOR_ENV, type VendorSettings, vendorSettings } from './adapters/sms-provider/index.js';
+import { Bool, ConfigError, Limit, Seconds, Text } from './config-schema.js';
+
+export { ConfigError };
 
 /*
  * Every setting of API.md §6 (and §4, §8, the vendor settings) in one TypeBox schema. The
  * keys are the environment variable names, so the schema, the README table and .env.example
  * all speak the same names. loadConfig() validates once at start-up.
  */
-
-const Seconds = (def: number, description: string) =>
-  Type.Integer({ minimum: 1, maximum: 31_536_000, default: def, description });
-const Limit = (def: number, description: string) =>
-  Type.Integer({ minimum: 0, maximum: 100_000_000, default: def, description });
-const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
-const Text = (description: string) => Type.Optional(Type.String({ minLength: 1, description }));
-const HttpUrl = (def: string, description: string) =>
-  Type.String({ pattern: '^https?://[^\\s]+$', default: def, description });
 
 const OnOff = Type.Union([Type.Literal('on'), Type.Literal('off')], {
   default: 'on',
@@ -279,29 +274,8 @@ export const ConfigSchema = Type.Object({
     }),
   ),
   ALLOW_TEST_MODE: Bool(false, 'required for either test-mode setting'),
-  // Vendor settings (README "SMS vendors"); each provider checks that its own are present.
-  RONGLIAN_ACCOUNT_SID: Text('容联云 account SID'),
-  RONGLIAN_AUTH_TOKEN: Text('容联云 auth token'),
-  RONGLIAN_APP_ID: Text('容联云 app id'),
-  RONGLIAN_TEMPLATE_ID: Type.String({ minLength: 1, default: '1', description: '容联云 template id' }),
-  RONGLIAN_BASE_URL: HttpUrl('https://app.cloopen.com:8883', '容联云 REST base URL'),
-  ALIYUN_ACCESS_KEY_ID: Text('Aliyun AccessKey id'),
-  ALIYUN_ACCESS_KEY_SECRET: Text('Aliyun AccessKey secret'),
-  ALIYUN_SMS_SIGN_NAME: Text('Aliyun SMS signature name'),
-  ALIYUN_SMS_TEMPLATE_CODE: Text('Aliyun SMS template code'),
-  ALIYUN_SMS_ENDPOINT: HttpUrl('https://dysmsapi.aliyuncs.com', 'Aliyun SMS endpoint'),
-  TENCENT_SECRET_ID: Text('Tencent Cloud SecretId'),
-  TENCENT_SECRET_KEY: Text('Tencent Cloud SecretKey'),
-  TENCENT_SMS_SDK_APP_ID: Text('Tencent SMS SdkAppId'),
-  TENCENT_SMS_SIGN_NAME: Text('Tencent SMS signature name'),
-  TENCENT_SMS_TEMPLATE_ID: Text('Tencent SMS template id'),
-  TENCENT_SMS_REGION: Type.String({ minLength: 1, default: 'ap-guangzhou', description: 'Tencent region' }),
-  TENCENT_SMS_ENDPOINT: HttpUrl('https://sms.tencentcloudapi.com', 'Tencent SMS endpoint'),
-  TWILIO_ACCOUNT_SID: Text('Twilio account SID'),
-  TWILIO_AUTH_TOKEN: Text('Twilio auth token'),
-  TWILIO_FROM: Text('Twilio sender number'),
-  TWILIO_MESSAGING_SERVICE_SID: Text('Twilio messaging service SID (instead of TWILIO_FROM)'),
-  TWILIO_BASE_URL: HttpUrl('https://api.twilio.com', 'Twilio API base URL'),
+  // Each SMS vendor declares its own settings (src/adapters/sms-provider/<vendor>.ts).
+  ...VENDOR_ENV,
 });
 
 type Settings = Static<typeof ConfigSchema>;
@@ -335,6 +309,8 @@ export type Config = Omit<Settings, 'DATABASE_URL' | RedisSetting> & {
   /** Where codes, sessions and the queue live (each defaults to REDIS_URL); absent: SQLite, in-process. */
   redis: { verify?: RedisTarget; session?: RedisTarget; queue?: RedisTarget };
   providers: ProviderName[];
+  /** The settings of each vendor SMS_PROVIDER names, checked at start. */
+  sms: VendorSettings;
   csrfTrustedOrigins: string[];
   corsOrigins: string[];
   testSmsNumbers: Map<string, string>;
@@ -344,11 +320,6 @@ export type Config = Omit<Settings, 'DATABASE_URL' | RedisSetting> & {
   /** Warnings to log at start-up (combinations that work but are rarely meant). */
   warnings: string[];
 };
-
-/** A bad setting: its message is the one line the process prints before it stops. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
 
 const SECRET = /SECRET|TOKEN|PASSWORD|KEY_ID|_KEY$/;
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
@@ -505,6 +476,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database,
     redis,
     providers,
+    sms: vendorSettings(providers, s),
     csrfTrustedOrigins: origins('CSRF_TRUSTED_ORIGINS'),
     corsOrigins: origins('CORS_ORIGINS'),
     testSmsNumbers,

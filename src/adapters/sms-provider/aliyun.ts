@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Config } from '../../config.js';
+import Type, { type Static } from 'typebox';
+import { HttpUrl, Text } from '../../config-schema.js';
 import type { SendOutcome, SendOutcomeKind, SmsMessage, SmsProvider } from '../../domain/ports.js';
 import { MAINLAND_MOBILE, outcome, parseJsonObject, type VendorDeps, vendorRequest } from './http.js';
 import { baseUrl, setting } from './settings.js';
@@ -26,7 +27,17 @@ export interface AliyunSettings {
   signatureVersion?: 'v1' | 'v3';
 }
 
-export function aliyunSettings(config: Config): AliyunSettings {
+/** Its settings, under their environment names (config.ts composes them). */
+export const AliyunEnv = Type.Object({
+  ALIYUN_ACCESS_KEY_ID: Text('Aliyun AccessKey id'),
+  ALIYUN_ACCESS_KEY_SECRET: Text('Aliyun AccessKey secret'),
+  ALIYUN_SMS_SIGN_NAME: Text('Aliyun SMS signature name'),
+  ALIYUN_SMS_TEMPLATE_CODE: Text('Aliyun SMS template code'),
+  ALIYUN_SMS_ENDPOINT: HttpUrl('https://dysmsapi.aliyuncs.com', 'Aliyun SMS endpoint'),
+});
+
+/** Checks the settings when SMS_PROVIDER names aliyun; throws ConfigError naming the first bad one. */
+export function aliyunSettings(config: Static<typeof AliyunEnv>): AliyunSettings {
   return {
     accessKeyId: setting(config, 'ALIYUN_ACCESS_KEY_ID', 'aliyun', {
       pattern: /^[0-9A-Za-z]+$/,

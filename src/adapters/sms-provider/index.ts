@@ -1,33 +1,73 @@
 import type { Logger } from 'pino';
+import type { Static } from 'typebox';
 import type { Config, ProviderName } from '../../config.js';
 import type { SmsProvider } from '../../domain/ports.js';
-import { aliyunSettings, createAliyunProvider } from './aliyun.js';
+import { AliyunEnv, type AliyunSettings, aliyunSettings, createAliyunProvider } from './aliyun.js';
 import { createConsoleProvider } from './console.js';
 import { createFailoverProvider } from './failover.js';
 import type { VendorDeps } from './http.js';
-import { createRonglianProvider, ronglianSettings } from './ronglian.js';
-import { createTencentProvider, tencentSettings } from './tencent.js';
-import { createTwilioProvider, twilioSettings } from './twilio.js';
+import { createRonglianProvider, RonglianEnv, type RonglianSettings, ronglianSettings } from './ronglian.js';
+import { createTencentProvider, TencentEnv, type TencentSettings, tencentSettings } from './tencent.js';
+import { createTwilioProvider, TwilioEnv, type TwilioSettings, twilioSettings } from './twilio.js';
+
+/** Every vendor's settings, for config.ts's one schema (README table, .env.example). */
+export const VENDOR_ENV = {
+  ...RonglianEnv.properties,
+  ...AliyunEnv.properties,
+  ...TencentEnv.properties,
+  ...TwilioEnv.properties,
+};
+
+type VendorEnv = Static<typeof RonglianEnv> &
+  Static<typeof AliyunEnv> &
+  Static<typeof TencentEnv> &
+  Static<typeof TwilioEnv>;
+
+/** The checked settings of the vendors SMS_PROVIDER names (the others stay absent). */
+export interface VendorSettings {
+  ronglian?: RonglianSettings;
+  aliyun?: AliyunSettings;
+  tencent?: TencentSettings;
+  twilio?: TwilioSettings;
+}
 
 /**
- * Builds the provider chain SMS_PROVIDER names. Every vendor's settings are checked before
- * anything is built: a missing or malformed one throws ConfigError naming it, so a bad
- * configuration stops the start. `deps` lets tests swap fetch, the clock and the nonce.
+ * Checks the settings of every vendor in the list, at start-up (loadConfig): a missing or
+ * malformed one throws ConfigError naming it, like any other bad setting.
+ */
+export function vendorSettings(providers: readonly ProviderName[], env: VendorEnv): VendorSettings {
+  const settings: VendorSettings = {};
+  for (const name of providers) {
+    if (name === 'ronglian') settings.ronglian = ronglianSettings(env);
+    else if (name === 'aliyun') settings.aliyun = aliyunSettings(env);
+    else if (name === 'tencent') settings.tencent = tencentSettings(env);
+    else if (name === 'twilio') settings.twilio = twilioSettings(env);
+  }
+  return settings;
+}
+
+/**
+ * Builds the provider chain SMS_PROVIDER names, from the vendor settings loadConfig checked.
+ * `deps` lets tests swap fetch, the clock and the nonce.
  */
 export function createSmsProvider(config: Config, log: Logger, deps: Partial<VendorDeps> = {}): SmsProvider {
   const vendorDeps: VendorDeps = { ...deps, timeoutMs: deps.timeoutMs ?? config.SMS_TIMEOUT_MS };
+  const checked = <T>(value: T | undefined, name: ProviderName): T => {
+    if (value === undefined) throw new Error(`the settings of ${name} were not checked by loadConfig`);
+    return value;
+  };
   const build = (name: ProviderName): SmsProvider => {
     switch (name) {
       case 'console':
         return createConsoleProvider();
       case 'ronglian':
-        return createRonglianProvider(ronglianSettings(config), vendorDeps);
+        return createRonglianProvider(checked(config.sms.ronglian, 'ronglian'), vendorDeps);
       case 'aliyun':
-        return createAliyunProvider(aliyunSettings(config), vendorDeps);
+        return createAliyunProvider(checked(config.sms.aliyun, 'aliyun'), vendorDeps);
       case 'tencent':
-        return createTencentProvider(tencentSettings(config), vendorDeps);
+        return createTencentProvider(checked(config.sms.tencent, 'tencent'), vendorDeps);
       case 'twilio':
-        return createTwilioProvider(twilioSettings(config), vendorDeps);
+        return createTwilioProvider(checked(config.sms.twilio, 'twilio'), vendorDeps);
       default: {
         const never: never = name;
         throw new Error(`unknown SMS provider ${String(never)}`);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Config } from '../../config.js';
+import Type, { type Static } from 'typebox';
+import { HttpUrl, Text } from '../../config-schema.js';
 import type { SendOutcome, SendOutcomeKind, SmsMessage, SmsProvider } from '../../domain/ports.js';
 import { MAINLAND_MOBILE, outcome, parseJsonObject, type VendorDeps, vendorRequest } from './http.js';
 import { baseUrl, setting } from './settings.js';
@@ -20,7 +21,17 @@ const ID32 = {
   hint: 'must be the 32-character id shown in the 容联云 console',
 };
 
-export function ronglianSettings(config: Config): RonglianSettings {
+/** Its settings, under their environment names (config.ts composes them). */
+export const RonglianEnv = Type.Object({
+  RONGLIAN_ACCOUNT_SID: Text('容联云 account SID'),
+  RONGLIAN_AUTH_TOKEN: Text('容联云 auth token'),
+  RONGLIAN_APP_ID: Text('容联云 app id'),
+  RONGLIAN_TEMPLATE_ID: Type.String({ minLength: 1, default: '1', description: '容联云 template id' }),
+  RONGLIAN_BASE_URL: HttpUrl('https://app.cloopen.com:8883', '容联云 REST base URL'),
+});
+
+/** Checks the settings when SMS_PROVIDER names ronglian; throws ConfigError naming the first bad one. */
+export function ronglianSettings(config: Static<typeof RonglianEnv>): RonglianSettings {
   return {
     accountSid: setting(config, 'RONGLIAN_ACCOUNT_SID', 'ronglian', ID32),
     authToken: setting(config, 'RONGLIAN_AUTH_TOKEN', 'ronglian', {

@@ -1,16 +1,13 @@
-import { type Config, ConfigError, type ProviderName } from '../../config.js';
-
-type StringSetting = {
-  [K in keyof Config]-?: Config[K] extends string | undefined ? K : never;
-}[keyof Config];
+import type { ProviderName } from '../../config.js';
+import { ConfigError } from '../../config-schema.js';
 
 /**
  * Reads one vendor setting, stopping the start with a line naming it when it is missing or
  * does not have the vendor's format. The value itself is never echoed (most are secrets).
  */
-export function setting(
-  config: Config,
-  name: StringSetting,
+export function setting<Env extends object>(
+  config: Env,
+  name: keyof Env & string,
   provider: ProviderName,
   format?: { pattern: RegExp; hint: string },
 ): string {

@@ -1,4 +1,5 @@
-import type { Config } from '../../config.js';
+import Type, { type Static } from 'typebox';
+import { HttpUrl, Text } from '../../config-schema.js';
 import type { SendOutcome, SendOutcomeKind, SmsMessage, SmsProvider } from '../../domain/ports.js';
 import { MAINLAND_MOBILE, outcome, parseJsonObject, type VendorDeps, vendorRequest } from './http.js';
 import { baseUrl, setting } from './settings.js';
@@ -16,7 +17,19 @@ export interface TencentSettings {
   endpoint: string;
 }
 
-export function tencentSettings(config: Config): TencentSettings {
+/** Its settings, under their environment names (config.ts composes them). */
+export const TencentEnv = Type.Object({
+  TENCENT_SECRET_ID: Text('Tencent Cloud SecretId'),
+  TENCENT_SECRET_KEY: Text('Tencent Cloud SecretKey'),
+  TENCENT_SMS_SDK_APP_ID: Text('Tencent SMS SdkAppId'),
+  TENCENT_SMS_SIGN_NAME: Text('Tencent SMS signature name'),
+  TENCENT_SMS_TEMPLATE_ID: Text('Tencent SMS template id'),
+  TENCENT_SMS_REGION: Type.String({ minLength: 1, default: 'ap-guangzhou', description: 'Tencent region' }),
+  TENCENT_SMS_ENDPOINT: HttpUrl('https://sms.tencentcloudapi.com', 'Tencent SMS endpoint'),
+});
+
+/** Checks the settings when SMS_PROVIDER names tencent; throws ConfigError naming the first bad one. */
+export function tencentSettings(config: Static<typeof TencentEnv>): TencentSettings {
   const noSpace = { pattern: /^\S+$/, hint: 'must not contain spaces' };
   return {
     secretId: setting(config, 'TENCENT_SECRET_ID', 'tencent', noSpace),

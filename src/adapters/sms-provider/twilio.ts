@@ -1,4 +1,5 @@
-import type { Config } from '../../config.js';
+import Type, { type Static } from 'typebox';
+import { HttpUrl, Text } from '../../config-schema.js';
 import type { SendOutcome, SendOutcomeKind, SmsMessage, SmsProvider } from '../../domain/ports.js';
 import { MAINLAND_MOBILE, outcome, parseJsonObject, type VendorDeps, vendorRequest } from './http.js';
 import { baseUrl, setting } from './settings.js';
@@ -15,7 +16,17 @@ export interface TwilioSettings {
   baseUrl: string;
 }
 
-export function twilioSettings(config: Config): TwilioSettings {
+/** Its settings, under their environment names (config.ts composes them). */
+export const TwilioEnv = Type.Object({
+  TWILIO_ACCOUNT_SID: Text('Twilio account SID'),
+  TWILIO_AUTH_TOKEN: Text('Twilio auth token'),
+  TWILIO_FROM: Text('Twilio sender number'),
+  TWILIO_MESSAGING_SERVICE_SID: Text('Twilio messaging service SID (instead of TWILIO_FROM)'),
+  TWILIO_BASE_URL: HttpUrl('https://api.twilio.com', 'Twilio API base URL'),
+});
+
+/** Checks the settings when SMS_PROVIDER names twilio; throws ConfigError naming the first bad one. */
+export function twilioSettings(config: Static<typeof TwilioEnv>): TwilioSettings {
   const settings: TwilioSettings = {
     accountSid: setting(config, 'TWILIO_ACCOUNT_SID', 'twilio', {
       pattern: /^AC[0-9a-fA-F]{32}$/,
