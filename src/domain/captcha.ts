@@ -31,16 +31,22 @@ export function generateCaptchaText(randomInt: (maxExclusive: number) => number 
 }
 
 /**
- * Whether a guess matches the answer, ignoring case, in time that does not depend on where
- * the two differ. A length mismatch is not hidden (the length is public: always 4), but it
+ * Whether a guess matches the answer, ignoring the case of ASCII letters (as the Redis code
+ * store's script does with string.upper, so every backend agrees), in time that does not
+ * depend on where the two differ. A length mismatch is not hidden (the length is public: always 4), but it
  * still costs one full compare so the call takes the same path. An empty answer matches
  * nothing.
  */
 export function captchaMatches(guess: string, answer: string): boolean {
-  const expected = Buffer.from(answer.toUpperCase(), 'utf8');
-  const given = Buffer.from(guess.toUpperCase(), 'utf8');
+  const expected = Buffer.from(asciiUpper(answer), 'utf8');
+  const given = Buffer.from(asciiUpper(guess), 'utf8');
   const sameLength = given.length === expected.length;
   // timingSafeEqual needs equal lengths: on a mismatch compare the answer with itself.
   const equal = timingSafeEqual(sameLength ? given : expected, expected);
   return equal && sameLength && expected.length > 0;
+}
+
+/** Upper case for a–z only: Unicode case mapping (e.g. ſ → S) would let other texts match. */
+function asciiUpper(text: string): string {
+  return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
 }

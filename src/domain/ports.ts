@@ -32,15 +32,31 @@ export type IssueResult =
   | { kind: 'issued'; ratioTripped?: RatioScopeKind }
   /** Refused by the block list or the ratio rule: the flag was set and the quotas counted, no code. */
   | { kind: 'blocked'; by: 'list' | RatioScopeKind }
-  /** The resend flag was already set: answer as step 2 of sms_codes. */
+  /** The resend flag was set: answer as step 2 of sms_codes; the image code was not taken. */
   | { kind: 'flagged'; retryAfterSeconds: number }
+  /** No image code under `imageKey` (never stored, expired or already used). */
+  | { kind: 'expired' }
+  /** The guess was wrong; the image code has been taken all the same (one use). */
+  | { kind: 'wrong' }
   /** A quota is full: `id` is the refusing quota's id, `retryAfterSeconds` the counter's rest. */
   | { kind: 'limited'; id: string; retryAfterSeconds: number };
 
+/**
+ * Steps 2–6 of GET /sms_codes/ (API.md §2) as one atomic step. A new rule that must be
+ * checked or counted in the same step extends this input (as `blocked` and `ratio` do) or adds
+ * a `quotas` entry, which needs no backend change: checked in order after the image code,
+ * refusing with its `id`, counted when the step gets past the quotas.
+ */
 export interface IssueCodeInput {
   /** `send_flag_{mobile}`, value `1`. */
   flagKey: string;
   flagTtlSeconds: number;
+  /** `img_{uuid}`: taken (deleted) once the flag check passes, whatever the guess. */
+  imageKey: string;
+  /** The person's answer; compared with the stored text ignoring ASCII case, in constant time. */
+  guess: string;
+  /** Also accepted in place of the stored text (test mode's TEST_CAPTCHA_ANSWER); one use still. */
+  alsoAccept?: string | undefined;
   /** `sms_{mobile}`, the 6-digit code as a plain string. */
   codeKey: string;
   code: string;
@@ -63,12 +79,6 @@ export type AttemptResult =
   | { kind: 'counted' }
   /** A counter is at its limit: `id` of that quota, `retryAfterSeconds` its counter's rest. */
   | { kind: 'limited'; id: string; retryAfterSeconds: number };
-
-export type TakeUnlessFlaggedResult =
-  /** The flag exists: nothing was taken. */
-  | { kind: 'flagged'; retryAfterSeconds: number }
-  /** No flag: the key's value (null when absent) was returned and the key deleted. */
-  | { kind: 'taken'; value: string | null };
 
 export type CheckCodeResult =
   | { kind: 'ok' }
@@ -100,12 +110,6 @@ export interface CodeStore {
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /** Atomic: returns the value and deletes the key; of two concurrent calls one gets null. */
   take(key: string): Promise<string | null>;
-  /**
-   * Atomic, steps 2–3 of GET /sms_codes/ in one round trip: when `flagKey` exists, reports its
-   * remaining seconds (`flagTtlSeconds` for a flag without a lifetime) and leaves `key` alone;
-   * otherwise takes `key` as take() does.
-   */
-  takeUnlessFlagged(flagKey: string, key: string, flagTtlSeconds: number): Promise<TakeUnlessFlaggedResult>;
   /** Atomic: sets only when absent; true when this call set it. */
   setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   /** Deletes the keys; absent keys are fine. */
@@ -118,9 +122,18 @@ export interface CodeStore {
   /** Remaining lifetime in whole seconds rounded up, or null when the key is absent. */
   ttlSeconds(key: string): Promise<number | null>;
   /**
-   * Atomic, step 5–6 of GET /sms_codes/: refuses when a quota is full or the flag exists;
-   * otherwise sets the flag and the code, deletes the attempts counter and increments every
-   * quota. Two concurrent calls for one mobile: exactly one is `issued`.
+   * Atomic, steps 2–6 of GET /sms_codes/ in one round trip, checked in API.md's order:
+   * 1. the flag exists → `flagged` with its remaining seconds (`flagTtlSeconds` for a flag
+   *    without a lifetime); nothing taken or changed;
+   * 2. take `imageKey` (deleted now, right or wrong) → `expired` when absent;
+   * 3. the guess matches neither the stored text nor `alsoAccept` (ASCII case ignored,
+   *    constant time, an empty answer matches nothing) → `wrong`;
+   * 4. the first full quota → `limited`;
+   * 5. the block list or the ratio rule → `blocked` (flag set, quotas counted, no code);
+   * 6. set the flag and the code, delete the attempts counter, increment every quota →
+   *    `issued`.
+   * Two concurrent calls for one mobile: at most one is `issued`, the others `flagged`; two
+   * for one image code: only one of them gets past step 2.
    */
   issueCode(input: IssueCodeInput): Promise<IssueResult>;
   /**

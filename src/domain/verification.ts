@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { captchaMatches, generateCaptchaText } from './captcha.js';
+import { generateCaptchaText } from './captcha.js';
 import { type DecisionRecorder, recordMask } from './decision-records.js';
 import { ApiError, DependencyError, type ErrorId } from './errors.js';
 import { KEY_PREFIX } from './keys.js';
@@ -115,25 +115,7 @@ export function createVerification(deps: VerificationDeps) {
       if (!MOBILE_RULE.test(mobile)) throw new ApiError('MOBILE_INVALID');
       // 1. parameters
       if (!imageCode || !imageCodeId) throw new ApiError('MISSING_PARAMS');
-      // 2–3. the resend block (before the image code is spent), then one use of the image
-      // code even when the guess turns out wrong: one atomic step, one round trip
       const flagKey = sendFlagKey(mobile);
-      // (an id outside the uuid rule names no image code: image_codes never stored one)
-      const step = await codeStore.takeUnlessFlagged(
-        flagKey,
-        imageCodeKey(imageCodeId),
-        settings.SMS_RESEND_INTERVAL_SECONDS,
-      );
-      if (step.kind === 'flagged')
-        throw new ApiError('SMS_TOO_FREQUENT', { retry_after: step.retryAfterSeconds });
-      const stored = step.value;
-      if (stored === null) throw new ApiError('IMAGE_CODE_EXPIRED');
-      // 4. case-insensitive, constant time
-      const testAnswer = settings.TEST_CAPTCHA_ANSWER;
-      const right =
-        captchaMatches(imageCode, stored) ||
-        (testAnswer !== undefined && captchaMatches(imageCode, testAnswer));
-      if (!right) throw new ApiError('IMAGE_CODE_WRONG');
       // From here on each request is recorded: a solved captcha bounds how many there can be.
       const record = (
         decision: 'sent' | 'refused' | 'failed',
@@ -149,7 +131,10 @@ export function createVerification(deps: VerificationDeps) {
         }
         return id;
       };
-      // 5–6. quotas, lists, the unverified-code ratio and the flag, in one atomic step
+      // 2–6 in one atomic step (one round trip on Redis): the resend block (before the image
+      // code is spent), one use of the image code even when the guess is wrong, the
+      // case-insensitive constant-time compare, quotas, lists, the unverified-code ratio,
+      // then flag + code. (An id outside the uuid rule names no image code: none was stored.)
       const nowMs = clock.nowMs();
       const testCode = settings.testSmsNumbers.get(mobile);
       const verdict = lists.current().match(mobile, ip, nowMs);
@@ -161,6 +146,9 @@ export function createVerification(deps: VerificationDeps) {
       const result = await codeStore.issueCode({
         flagKey,
         flagTtlSeconds: settings.SMS_RESEND_INTERVAL_SECONDS,
+        imageKey: imageCodeKey(imageCodeId),
+        guess: imageCode,
+        alsoAccept: settings.TEST_CAPTCHA_ANSWER,
         codeKey: smsCodeKey(mobile),
         code: testCode ?? newSmsCode(),
         codeTtlSeconds: settings.SMS_CODE_TTL_SECONDS,
@@ -169,10 +157,12 @@ export function createVerification(deps: VerificationDeps) {
         blocked: verdict.blocked !== null,
         ratio,
       });
+      // Refusals before the captcha is solved are not recorded: they cost the sender nothing.
       if (result.kind === 'flagged') {
-        record('refused', 'resend-interval');
         throw new ApiError('SMS_TOO_FREQUENT', { retry_after: result.retryAfterSeconds });
       }
+      if (result.kind === 'expired') throw new ApiError('IMAGE_CODE_EXPIRED');
+      if (result.kind === 'wrong') throw new ApiError('IMAGE_CODE_WRONG');
       if (result.kind === 'limited') {
         record('refused', `quota:${result.id}`);
         throw new ApiError(result.id as ErrorId, { retry_after: result.retryAfterSeconds });

@@ -63,8 +63,31 @@ function sixDigits(): string {
   return String(randomInt(0, 1_000_000)).padStart(6, '0');
 }
 
-function issueInput(keys: ReturnType<typeof smsKeys>, code: string, quotas: Quota[] = []): IssueCodeInput {
-  return { ...keys, flagTtlSeconds: 60, code, codeTtlSeconds: 300, quotas };
+/** A tracked image-code key (`img_{uuid}`), stored with `text` unless text is null. */
+async function imageCode(h: Harness, text: string | null = 'K7PQ'): Promise<string> {
+  const key = h.track(`img_meiduo-users-test-${randomBytes(6).toString('hex')}`);
+  if (text !== null) await h.store.set(key, text, 300);
+  return key;
+}
+
+function issueInput(
+  keys: ReturnType<typeof smsKeys>,
+  imageKey: string,
+  code: string,
+  quotas: Quota[] = [],
+  more: Partial<IssueCodeInput> = {},
+): IssueCodeInput {
+  const { mobile: _, ...storeKeys } = keys;
+  return {
+    ...storeKeys,
+    flagTtlSeconds: 60,
+    imageKey,
+    guess: 'K7PQ',
+    code,
+    codeTtlSeconds: 300,
+    quotas,
+    ...more,
+  };
 }
 
 function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>): void {
@@ -139,47 +162,6 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
           Array.from({ length: 50 }, (_, i) => (stores[i % stores.length] as CodeStore).take(key)),
         );
         expect(results.filter((r) => r !== null)).toEqual(['ONCE']);
-      });
-    });
-
-    describe('takeUnlessFlagged', () => {
-      it('takes the key once when no flag is set', async () => {
-        const flag = ownKey(h, 'send_flag');
-        const key = ownKey(h, 'img');
-        await store.set(key, 'ABCD', 300);
-        expect(await store.takeUnlessFlagged(flag, key, 60)).toEqual({ kind: 'taken', value: 'ABCD' });
-        expect(await store.takeUnlessFlagged(flag, key, 60)).toEqual({ kind: 'taken', value: null });
-        expect(await store.get(key)).toBeNull();
-      });
-
-      it("reports the flag's remaining seconds and leaves the key alone while it is set", async () => {
-        const flag = ownKey(h, 'send_flag');
-        const key = ownKey(h, 'img');
-        await store.set(flag, '1', 60);
-        await store.set(key, 'ABCD', 300);
-        await h.elapse(20_500);
-        expect(await store.takeUnlessFlagged(flag, key, 60)).toEqual({
-          kind: 'flagged',
-          retryAfterSeconds: 40,
-        });
-        expect(await store.get(key)).toBe('ABCD');
-        await h.elapse(39_500);
-        expect(await store.takeUnlessFlagged(flag, key, 60)).toEqual({ kind: 'taken', value: 'ABCD' });
-      });
-
-      it('gives the value to exactly one of 50 concurrent takers', async () => {
-        const flag = ownKey(h, 'send_flag');
-        const key = ownKey(h, 'img');
-        await store.set(key, 'ONCE', 300);
-        const stores = [store, ...(await h.peers(4))];
-        const results = await Promise.all(
-          Array.from({ length: 50 }, (_, i) =>
-            (stores[i % stores.length] as CodeStore).takeUnlessFlagged(flag, key, 60),
-          ),
-        );
-        expect(results.filter((r) => r.kind === 'taken' && r.value !== null)).toEqual([
-          { kind: 'taken', value: 'ONCE' },
-        ]);
       });
     });
 
@@ -319,14 +301,21 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
         ttlSeconds,
         id,
       });
+      /** Runs issueCode with a fresh image code holding K7PQ. */
+      const issue = async (keys: ReturnType<typeof smsKeys>, code: string, quotas: Quota[] = []) =>
+        store.issueCode(issueInput(keys, await imageCode(h), code, quotas));
 
-      it('sets flag and code with their lifetimes, resets the attempts and counts the quotas', async () => {
+      it('takes the image code, sets flag and code with their lifetimes, resets the attempts and counts the quotas', async () => {
         const keys = smsKeys(h);
+        const image = await imageCode(h);
         const perIp = quota(h, 'SMS_IP_LIMIT', 20, 3600);
         const perDay = quota(h, 'SMS_DAILY_LIMIT', 10, 5000);
         await store.set(keys.attemptsKey, '4', 300);
         const code = sixDigits();
-        expect(await store.issueCode(issueInput(keys, code, [perIp, perDay]))).toEqual({ kind: 'issued' });
+        expect(await store.issueCode(issueInput(keys, image, code, [perIp, perDay]))).toEqual({
+          kind: 'issued',
+        });
+        expect(await store.get(image)).toBeNull();
         expect(await store.get(keys.flagKey)).toBe('1');
         expect(await store.ttlSeconds(keys.flagKey)).toBe(60);
         expect(await store.get(keys.codeKey)).toBe(code);
@@ -338,27 +327,98 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
         expect(await store.ttlSeconds(perDay.key)).toBe(5000);
       });
 
-      it('answers flagged with the flag’s rest while the flag lives, changing nothing', async () => {
+      it('answers flagged with the flag’s rest while the flag lives, leaving the image code and everything else alone', async () => {
         const keys = smsKeys(h);
         const perIp = quota(h, 'SMS_IP_LIMIT', 20);
         const first = sixDigits();
-        await store.issueCode(issueInput(keys, first, [perIp]));
+        await issue(keys, first, [perIp]);
         await h.elapse(20_500);
         const second = first === '000000' ? '111111' : '000000';
-        expect(await store.issueCode(issueInput(keys, second, [perIp]))).toEqual({
+        const image = await imageCode(h);
+        expect(await store.issueCode(issueInput(keys, image, second, [perIp]))).toEqual({
           kind: 'flagged',
           retryAfterSeconds: 40,
         });
+        expect(await store.get(image)).toBe('K7PQ');
         expect(await store.get(keys.codeKey)).toBe(first);
         expect(await store.get(perIp.key)).toBe('1');
-        // Once the flag is gone the mobile gets a new code, and the quota counts the second send.
+        // Once the flag is gone the same image code is good, and the quota counts the second send.
         await h.elapse(39_500);
-        expect(await store.issueCode(issueInput(keys, second, [perIp]))).toEqual({ kind: 'issued' });
+        expect(await store.issueCode(issueInput(keys, image, second, [perIp]))).toEqual({ kind: 'issued' });
         expect(await store.get(keys.codeKey)).toBe(second);
         expect(await store.get(perIp.key)).toBe('2');
       });
 
-      it('checks the quotas in order and names the first full one with its counter’s rest', async () => {
+      it('answers expired for an absent, expired or used image code, changing nothing else', async () => {
+        const keys = smsKeys(h);
+        const perIp = quota(h, 'SMS_IP_LIMIT', 20);
+        expect(
+          await store.issueCode(issueInput(keys, await imageCode(h, null), sixDigits(), [perIp])),
+        ).toEqual({ kind: 'expired' });
+        const old = await imageCode(h);
+        await h.elapse(300_500);
+        expect(await store.issueCode(issueInput(keys, old, sixDigits(), [perIp]))).toEqual({
+          kind: 'expired',
+        });
+        const used = await imageCode(h);
+        expect(await store.issueCode(issueInput(smsKeys(h), used, sixDigits(), [perIp]))).toEqual({
+          kind: 'issued',
+        });
+        expect(await store.issueCode(issueInput(keys, used, sixDigits(), [perIp]))).toEqual({
+          kind: 'expired',
+        });
+        expect(await store.get(keys.flagKey)).toBeNull();
+        expect(await store.get(keys.codeKey)).toBeNull();
+        expect(await store.get(perIp.key)).toBe('1');
+      });
+
+      it('spends the image code on a wrong guess, and sets and counts nothing', async () => {
+        const keys = smsKeys(h);
+        const image = await imageCode(h);
+        const perIp = quota(h, 'SMS_IP_LIMIT', 20);
+        for (const guess of ['K7PX', 'K7P', 'K7PQQ', '']) {
+          await store.set(image, 'K7PQ', 300);
+          expect(await store.issueCode(issueInput(keys, image, sixDigits(), [perIp], { guess }))).toEqual({
+            kind: 'wrong',
+          });
+          expect(await store.get(image)).toBeNull();
+        }
+        // The right answer afterwards finds the image code gone.
+        expect(await store.issueCode(issueInput(keys, image, sixDigits(), [perIp]))).toEqual({
+          kind: 'expired',
+        });
+        expect(await store.get(keys.flagKey)).toBeNull();
+        expect(await store.get(keys.codeKey)).toBeNull();
+        expect(await store.get(perIp.key)).toBeNull();
+      });
+
+      it('ignores the case of ASCII letters only, and also accepts the test answer', async () => {
+        const cases: Array<[stored: string, guess: string, alsoAccept: string | undefined, kind: string]> = [
+          ['K7PQ', 'k7pq', undefined, 'issued'],
+          ['k7pq', 'K7pQ', undefined, 'issued'],
+          // ſ upper-cases to S in Unicode: not an answer to S.
+          ['SSSS', 'ſſſſ', undefined, 'wrong'],
+          ['K7PQ', 'test', 'TEST', 'issued'],
+          ['K7PQ', 'k7pq', 'TEST', 'issued'],
+          ['K7PQ', 'TESX', 'TEST', 'wrong'],
+          ['K7PQ', '', '', 'wrong'],
+        ];
+        for (const [stored, guess, alsoAccept, kind] of cases) {
+          const image = await imageCode(h, stored);
+          const result = await store.issueCode(
+            issueInput(smsKeys(h), image, sixDigits(), [], { guess, alsoAccept }),
+          );
+          expect({ stored, guess, alsoAccept, kind: result.kind }).toEqual({
+            stored,
+            guess,
+            alsoAccept,
+            kind,
+          });
+          expect(await store.get(image)).toBeNull();
+        }
+      });
+
+      it('checks the quotas in order after the image code and names the first full one with its counter’s rest', async () => {
         const keys = smsKeys(h);
         const open = quota(h, 'SMS_IP_LIMIT', 5);
         const full = quota(h, 'SMS_DAILY_LIMIT', 2, 1000);
@@ -367,12 +427,25 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
         await store.increment(full.key, full.ttlSeconds);
         await store.increment(alsoFull.key, alsoFull.ttlSeconds);
         await h.elapse(300_000);
-        expect(await store.issueCode(issueInput(keys, sixDigits(), [open, full, alsoFull]))).toEqual({
+        // A missing or wrong image code answers first.
+        expect(
+          await store.issueCode(
+            issueInput(keys, await imageCode(h, null), sixDigits(), [open, full, alsoFull]),
+          ),
+        ).toEqual({ kind: 'expired' });
+        expect(
+          await store.issueCode(
+            issueInput(keys, await imageCode(h), sixDigits(), [open, full, alsoFull], { guess: 'XXXX' }),
+          ),
+        ).toEqual({ kind: 'wrong' });
+        const image = await imageCode(h);
+        expect(await store.issueCode(issueInput(keys, image, sixDigits(), [open, full, alsoFull]))).toEqual({
           kind: 'limited',
           id: 'SMS_DAILY_LIMIT',
           retryAfterSeconds: 700,
         });
-        // Nothing was set or counted.
+        // The image code is spent; nothing was set or counted.
+        expect(await store.get(image)).toBeNull();
         expect(await store.get(keys.flagKey)).toBeNull();
         expect(await store.get(keys.codeKey)).toBeNull();
         expect(await store.get(open.key)).toBeNull();
@@ -383,14 +456,12 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
       it('counts only sends that are issued, up to the limit', async () => {
         const budget = quota(h, 'SMS_BUDGET_EXHAUSTED', 2);
         const a = smsKeys(h);
-        expect(await store.issueCode(issueInput(a, sixDigits(), [budget]))).toEqual({ kind: 'issued' });
-        expect((await store.issueCode(issueInput(a, sixDigits(), [budget]))).kind).toBe('flagged');
+        expect(await issue(a, sixDigits(), [budget])).toEqual({ kind: 'issued' });
+        expect((await issue(a, sixDigits(), [budget])).kind).toBe('flagged');
         expect(await store.get(budget.key)).toBe('1');
-        expect(await store.issueCode(issueInput(smsKeys(h), sixDigits(), [budget]))).toEqual({
-          kind: 'issued',
-        });
+        expect(await issue(smsKeys(h), sixDigits(), [budget])).toEqual({ kind: 'issued' });
         const refused = smsKeys(h);
-        expect(await store.issueCode(issueInput(refused, sixDigits(), [budget]))).toMatchObject({
+        expect(await issue(refused, sixDigits(), [budget])).toMatchObject({
           kind: 'limited',
           id: 'SMS_BUDGET_EXHAUSTED',
         });
@@ -398,25 +469,30 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
         expect(await store.get(refused.flagKey)).toBeNull();
       });
 
-      it('answers flagged before looking at the quotas (a lost race answers as the resend check)', async () => {
+      it('answers flagged before looking at the image code or the quotas (a lost race answers as the resend check)', async () => {
         const keys = smsKeys(h);
         const full = quota(h, 'SMS_DAILY_LIMIT', 1);
         await store.increment(full.key, full.ttlSeconds);
         await store.set(keys.flagKey, '1', 30);
-        expect(await store.issueCode(issueInput(keys, sixDigits(), [full]))).toEqual({
+        expect(
+          await store.issueCode(issueInput(keys, await imageCode(h, null), sixDigits(), [full])),
+        ).toEqual({
           kind: 'flagged',
           retryAfterSeconds: 30,
         });
       });
 
-      it('issues exactly once among 50 concurrent calls for one mobile', async () => {
+      it('issues exactly once among 50 concurrent calls for one mobile; the losers keep their image codes', async () => {
         const keys = smsKeys(h);
         const perIp = quota(h, 'SMS_IP_LIMIT', 1000);
         const stores = [store, ...(await h.peers(4))];
         const codes = Array.from({ length: 50 }, () => sixDigits());
+        const images = await Promise.all(codes.map(() => imageCode(h)));
         const results = await Promise.all(
           codes.map((code, i) =>
-            (stores[i % stores.length] as CodeStore).issueCode(issueInput(keys, code, [perIp])),
+            (stores[i % stores.length] as CodeStore).issueCode(
+              issueInput(keys, images[i] as string, code, [perIp]),
+            ),
           ),
         );
         const winners = results.flatMap((r, i) => (r.kind === 'issued' ? [i] : []));
@@ -424,6 +500,21 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
         expect(results.filter((r) => r.kind === 'flagged')).toHaveLength(49);
         expect(await store.get(keys.codeKey)).toBe(codes[winners[0] as number]);
         expect(await store.get(perIp.key)).toBe('1');
+        const left = await Promise.all(images.map((image) => store.get(image)));
+        expect(left.filter((value) => value === null)).toHaveLength(1);
+        expect(left[winners[0] as number]).toBeNull();
+      });
+
+      it('lets exactly one of 50 concurrent calls for one image code use it', async () => {
+        const image = await imageCode(h);
+        const stores = [store, ...(await h.peers(4))];
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            (stores[i % stores.length] as CodeStore).issueCode(issueInput(smsKeys(h), image, sixDigits())),
+          ),
+        );
+        expect(results.filter((r) => r.kind === 'issued')).toHaveLength(1);
+        expect(results.filter((r) => r.kind === 'expired')).toHaveLength(49);
       });
     });
 
@@ -443,7 +534,7 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
       it('answers ok for the right code and never deletes it', async () => {
         const keys = smsKeys(h);
         const code = sixDigits();
-        await store.issueCode(issueInput(keys, code));
+        await store.issueCode(issueInput(keys, await imageCode(h), code));
         expect(await check(keys, code)).toEqual({ kind: 'ok' });
         expect(await check(keys, code)).toEqual({ kind: 'ok' });
         expect(await store.get(keys.codeKey)).toBe(code);
@@ -452,7 +543,7 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
       it('counts wrong guesses and deletes the code at the last one', async () => {
         const keys = smsKeys(h);
         const code = sixDigits();
-        await store.issueCode(issueInput(keys, code));
+        await store.issueCode(issueInput(keys, await imageCode(h), code));
         for (const left of [4, 3, 2, 1]) {
           expect(await check(keys, wrongGuess(code))).toEqual({ kind: 'wrong', attemptsLeft: left });
         }
@@ -466,7 +557,7 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
 
       it('keeps the attempts counter exactly as long as the code', async () => {
         const keys = smsKeys(h);
-        await store.issueCode(issueInput(keys, '123456'));
+        await store.issueCode(issueInput(keys, await imageCode(h), '123456'));
         await h.elapse(100_000);
         await check(keys, '654321');
         expect(await store.ttlSeconds(keys.attemptsKey)).toBe(await store.ttlSeconds(keys.codeKey));
@@ -478,7 +569,7 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
       it('treats guesses of another length as wrong', async () => {
         const keys = smsKeys(h);
         const code = sixDigits();
-        await store.issueCode(issueInput(keys, code));
+        await store.issueCode(issueInput(keys, await imageCode(h), code));
         const guesses = [code.slice(0, 5), `${code}0`, '', ` ${code}`, `${code}\u0000`];
         const results = [];
         for (const guess of guesses) results.push(await check(keys, guess, 10));
@@ -488,17 +579,19 @@ function codeStoreContract(backend: string, makeHarness: () => Promise<Harness>)
 
       it('starts a new code’s guesses from zero', async () => {
         const keys = smsKeys(h);
-        await store.issueCode(issueInput(keys, '111111'));
+        await store.issueCode(issueInput(keys, await imageCode(h), '111111'));
         for (let i = 0; i < 4; i++) await check(keys, '999999');
         await h.elapse(60_000);
-        expect(await store.issueCode(issueInput(keys, '222222'))).toEqual({ kind: 'issued' });
+        expect(await store.issueCode(issueInput(keys, await imageCode(h), '222222'))).toEqual({
+          kind: 'issued',
+        });
         expect(await check(keys, '999999')).toEqual({ kind: 'wrong', attemptsLeft: 4 });
         expect(await check(keys, '111111')).toEqual({ kind: 'wrong', attemptsLeft: 3 });
       });
 
       it('counts concurrent wrong guesses one by one and never allows more than the limit', async () => {
         const keys = smsKeys(h);
-        await store.issueCode(issueInput(keys, '123456'));
+        await store.issueCode(issueInput(keys, await imageCode(h), '123456'));
         const stores = [store, ...(await h.peers(4))];
         const results = await Promise.all(
           Array.from({ length: 20 }, (_, i) =>
@@ -594,7 +687,8 @@ for (let i = 0; i < count; i++) {
   if ((await store.take('img_' + i)) !== null) taken.push(i);
   const mobile = String(13900000000 + i);
   const result = await store.issueCode({
-    flagKey: 'send_flag_' + mobile, flagTtlSeconds: 60, codeKey: 'sms_' + mobile, code: String(process.pid),
+    flagKey: 'send_flag_' + mobile, flagTtlSeconds: 60, imageKey: 'img_m' + i, guess: 'ABCD',
+    codeKey: 'sms_' + mobile, code: String(process.pid),
     codeTtlSeconds: 300, attemptsKey: 'attempts:' + mobile,
     quotas: [{ key: 'quota:global', limit: 1000000, ttlSeconds: 3600, id: 'SMS_BUDGET_EXHAUSTED' }],
   });
@@ -613,7 +707,10 @@ describe('SQLite code store shared by several processes', () => {
     const store = createSqliteCodeStore(db, { nowMs: () => Date.now() });
     let racers: ChildProcess[] = [];
     try {
-      for (let i = 0; i < count; i++) await store.set(`img_${i}`, 'ABCD', 300);
+      for (let i = 0; i < count; i++) {
+        await store.set(`img_${i}`, 'ABCD', 300);
+        await store.set(`img_m${i}`, 'ABCD', 300);
+      }
       racers = Array.from({ length: 3 }, () =>
         spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', RACER], {
           cwd: process.cwd(),
@@ -683,10 +780,13 @@ describe.skipIf(!redisAvailable)('Redis', () => {
       const keys = [`img_${uuid}`, `send_flag_${mobile}`, `sms_${mobile}`];
       try {
         await store.set(`img_${uuid}`, 'K7PQ', 300);
+        await store.set(`img_${uuid}-used`, 'K7PQ', 300);
         const code = sixDigits();
         await store.issueCode({
           flagKey: `send_flag_${mobile}`,
           flagTtlSeconds: 60,
+          imageKey: `img_${uuid}-used`,
+          guess: 'k7pq',
           codeKey: `sms_${mobile}`,
           code,
           codeTtlSeconds: 300,
@@ -711,7 +811,7 @@ describe.skipIf(!redisAvailable)('Redis', () => {
           }),
         ).toEqual({ kind: 'ok' });
       } finally {
-        await admin().del(...keys, `meiduo-users-test:attempts:${mobile}`);
+        await admin().del(...keys, `img_${uuid}-used`, `meiduo-users-test:attempts:${mobile}`);
         await store.close();
       }
     });
@@ -721,16 +821,25 @@ describe.skipIf(!redisAvailable)('Redis', () => {
       const redis = connectRedis(CONTRACT_REDIS_URL, 'acks', silent);
       const store = createRedisCodeStore(redis, { acks: { replicas: 1, timeoutMs: 50 } });
       const keys = smsKeysFor(randomMobile());
+      const image = `img_meiduo-users-test-${randomBytes(6).toString('hex')}`;
+      const setImage = async (key: string) => {
+        await store.set(key, 'K7PQ', 300);
+        return key;
+      };
       try {
-        const failure = await store.issueCode(issueInput(keys, sixDigits())).catch((err: unknown) => err);
+        const failure = await store
+          .issueCode(issueInput(keys, await setImage(image), sixDigits()))
+          .catch((err: unknown) => err);
         expect(failure).toBeInstanceOf(DependencyError);
         expect(await admin().exists(keys.flagKey, keys.codeKey)).toBe(0);
         // Without acknowledgements asked, the same Redis issues it.
-        expect(await createRedisCodeStore(redis).issueCode(issueInput(keys, sixDigits()))).toEqual({
+        expect(
+          await createRedisCodeStore(redis).issueCode(issueInput(keys, await setImage(image), sixDigits())),
+        ).toEqual({
           kind: 'issued',
         });
       } finally {
-        await admin().del(keys.flagKey, keys.codeKey, keys.attemptsKey);
+        await admin().del(keys.flagKey, keys.codeKey, keys.attemptsKey, image);
         await store.close();
       }
     });
@@ -758,7 +867,7 @@ describe.skipIf(!redisAvailable)('Redis', () => {
         const failures = await Promise.allSettled([
           store.get('img_x'),
           store.take('img_x'),
-          store.issueCode(issueInput(smsKeysFor('13900000000'), '123456')),
+          store.issueCode(issueInput(smsKeysFor('13900000000'), 'img_x', '123456')),
           store.ping(),
         ]);
         for (const failure of failures) {

@@ -30,12 +30,24 @@ interface Harness {
   cleanup(prefix: string): Promise<void>;
 }
 
+/** Stores whose issueCode finds its image code (K7PQ) in place, as after GET /image_codes/. */
+function withImageCodes(h: Harness): Harness {
+  const wrap = (store: CodeStore): CodeStore => ({
+    ...store,
+    issueCode: async (input) => {
+      await store.set(input.imageKey, 'K7PQ', 300);
+      return store.issueCode(input);
+    },
+  });
+  return { store: wrap(h.store), peers: (count) => h.peers(count).map(wrap), cleanup: h.cleanup };
+}
+
 function ratioSuite(backend: string, makeHarness: () => Promise<Harness>) {
   describe(`ratio rule in the code store on ${backend}`, () => {
     let h: Harness;
     let run: string;
     beforeEach(async () => {
-      h = await makeHarness();
+      h = withImageCodes(await makeHarness());
       run = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
     });
     afterEach(async () => {
@@ -76,6 +88,8 @@ function ratioSuite(backend: string, makeHarness: () => Promise<Harness>) {
       return {
         flagKey: `${run}:flag:${mobile}`,
         flagTtlSeconds: 60,
+        imageKey: `${run}:img:${randomBytes(6).toString('hex')}`,
+        guess: 'K7PQ',
         codeKey: `${run}:sms:${mobile}`,
         code: '123456',
         codeTtlSeconds: 300,

@@ -1,6 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { csrfSecretOf } from '../../src/domain/csrf.js';
 import { imageCodeKey, sendFlagKey, smsCodeKey } from '../../src/domain/verification.js';
+import { BACKEND_URLS, has } from '../backends.js';
 import {
   backendMatrix,
   buildTestApp,
@@ -212,3 +214,48 @@ describe.each(matrix)('verifications on $name', ({ store: backend, database }) =
     });
   });
 });
+
+describe.skipIf(!(await has('redis')))('GET /sms_codes/ on Redis', () => {
+  // A database of its own, so that the commands seen are this app's alone.
+  const url = `${BACKEND_URLS.redis}/7`;
+  let t: TestApp;
+  let monitor: Redis;
+  beforeAll(async () => {
+    t = await buildTestApp({ ...NO_SEND_LIMITS, REDIS_URL: url }, { backend: 'redis', startWorker: false });
+    monitor = new Redis(url, { lazyConnect: true });
+    await monitor.connect();
+  });
+  afterAll(async () => {
+    monitor.disconnect();
+    await t.close();
+  });
+
+  it('answers in two Redis round trips: the atomic code step, then the enqueue', async () => {
+    const c = t.client();
+    // The first request loads the scripts; a user's steady state is every request after it.
+    await smsCodeRequest(t, c, randomMobile());
+    const { uuid, answer } = await imageCode(t, c);
+    const mobile = randomMobile();
+    const seen: string[] = [];
+    const watching = await monitor.monitor();
+    // (Commands that scripts run inside Redis show up too, with the source "lua": not round trips.)
+    watching.on('monitor', (_time: string, args: string[], source: string, database: string) => {
+      if (database === '7' && source !== 'lua') seen.push(String(args[0]).toLowerCase());
+    });
+    // MONITOR answers each command it relays in order, so a marker before and after brackets the request.
+    await t.deps.codeStore.get('meiduo-users-test:monitor-start');
+    const res = await c.get(`/sms_codes/${mobile}/?image_code=${answer}&image_code_id=${uuid}`);
+    await t.deps.codeStore.get('meiduo-users-test:monitor-end');
+    expect(res.statusCode).toBe(200);
+    await vi.waitFor(() => expect(seen.filter((command) => command === 'get')).toHaveLength(2));
+    watching.disconnect();
+    const during = seen.slice(seen.indexOf('get') + 1, seen.lastIndexOf('get'));
+    expect(during).toEqual(['evalsha', 'evalsha']);
+  });
+});
+
+async function smsCodeRequest(t: TestApp, c: ReturnType<TestApp['client']>, mobile: string): Promise<void> {
+  const { uuid, answer } = await imageCode(t, c);
+  const res = await c.get(`/sms_codes/${mobile}/?image_code=${answer}&image_code_id=${uuid}`);
+  expect(res.statusCode).toBe(200);
+}

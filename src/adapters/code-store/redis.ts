@@ -1,12 +1,6 @@
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../../domain/errors.js';
-import type {
-  AttemptResult,
-  CheckCodeResult,
-  CodeStore,
-  IssueResult,
-  TakeUnlessFlaggedResult,
-} from '../../domain/ports.js';
+import type { AttemptResult, CheckCodeResult, CodeStore, IssueResult } from '../../domain/ports.js';
 import { awaitReplicas, closeRedis, type ReplicaAcks, redisFailure, whenReady } from '../redis.js';
 
 /**
@@ -47,13 +41,36 @@ end
  * ARGV: flag ttl, code, code ttl, Q, blocked (0/1), N, for each quota: limit, ttl; then with
  * the ratio rule: hour, day, window hours, baseline days, multiplier, enforce (0/1), counters
  * ttl, and for each scope its floor.
- * Returns {'flagged', flag pttl} | {'limited', quota index (1-based), counter pttl}
+ * Last of all: KEYS the image code; ARGV the guess and the also-accepted answer ('' = none).
+ * The answers are compared upper-cased (string.upper: ASCII letters only) byte by byte over
+ * the whole stored text whatever the guess, so the time does not reveal how close it was.
+ * Returns {'flagged', flag pttl} | {'expired'} | {'wrong'}
+ *       | {'limited', quota index (1-based), counter pttl}
  *       | {'blocked', 0 (list) or scope index} | {'issued', scope index that tripped or 0}.
  */
 const ISSUE_CODE_LUA = `${PRUNE_LUA}
 local flagTtl = redis.call('PTTL', KEYS[1])
 if flagTtl ~= -2 then
   return {'flagged', flagTtl}
+end
+local stored = redis.call('GETDEL', KEYS[#KEYS])
+if not stored then
+  return {'expired'}
+end
+local guess = string.upper(ARGV[#ARGV - 1])
+local function same(answer)
+  answer = string.upper(answer)
+  local diff = 0
+  if #answer == 0 or #guess ~= #answer then diff = 1 end
+  for i = 1, #answer do
+    diff = bit.bor(diff, bit.bxor(string.byte(answer, i), string.byte(guess, i) or 0))
+  end
+  return diff == 0
+end
+local right = same(stored)
+local test = same(ARGV[#ARGV])
+if not right and not test then
+  return {'wrong'}
 end
 local quotas = tonumber(ARGV[4])
 local scopes = tonumber(ARGV[6])
@@ -171,19 +188,6 @@ end
 return {'wrong', max - attempts}
 `;
 
-/** KEYS[1] the flag, KEYS[2] the key to take: the flag's PTTL, or the taken value. */
-const TAKE_UNLESS_FLAGGED_LUA = `
-local pttl = redis.call('PTTL', KEYS[1])
-if pttl ~= -2 then
-  return {'flagged', pttl}
-end
-local value = redis.call('GET', KEYS[2])
-if value then
-  redis.call('DEL', KEYS[2])
-end
-return {'taken', value}
-`;
-
 /**
  * KEYS: counters.  ARGV: for each counter: limit, ttl.
  * Returns {'limited', index (1-based), counter pttl} without counting, or {'counted'}.
@@ -217,7 +221,6 @@ return 1
 interface CodeScripts {
   meiduoUsersCountAttempt(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown[]>;
   meiduoUsersRefundAttempt(numberOfKeys: number, ...keys: string[]): Promise<number>;
-  meiduoUsersTakeUnlessFlagged(flagKey: string, key: string): Promise<unknown[]>;
   meiduoUsersIncrement(key: string, ttlSeconds: number): Promise<number>;
   meiduoUsersIssueCode(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown[]>;
   meiduoUsersCheckCode(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown[]>;
@@ -247,7 +250,6 @@ function pttlToSeconds(pttlMs: number, fallbackSeconds: number): number {
  */
 export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks } = {}): CodeStore {
   redis.defineCommand('meiduoUsersIncrement', { numberOfKeys: 1, lua: INCREMENT_LUA });
-  redis.defineCommand('meiduoUsersTakeUnlessFlagged', { numberOfKeys: 2, lua: TAKE_UNLESS_FLAGGED_LUA });
   redis.defineCommand('meiduoUsersIssueCode', { lua: ISSUE_CODE_LUA });
   redis.defineCommand('meiduoUsersCheckCode', { lua: CHECK_CODE_LUA });
   redis.defineCommand('meiduoUsersCountAttempt', { lua: COUNT_ATTEMPT_LUA });
@@ -273,15 +275,6 @@ export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks
     },
 
     take: (key) => run(() => redis.getdel(key)),
-
-    takeUnlessFlagged: (flagKey, key, flagTtlSeconds) =>
-      run(async (): Promise<TakeUnlessFlaggedResult> => {
-        const reply = await scripts.meiduoUsersTakeUnlessFlagged(flagKey, key);
-        if (reply[0] === 'flagged') {
-          return { kind: 'flagged', retryAfterSeconds: pttlToSeconds(Number(reply[1]), flagTtlSeconds) };
-        }
-        return { kind: 'taken', value: typeof reply[1] === 'string' ? reply[1] : null };
-      }),
 
     setIfAbsent: async (key, value, ttlSeconds) => {
       assertTtlSeconds(ttlSeconds, 'ttlSeconds');
@@ -332,6 +325,8 @@ export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks
           ...scopes.map((s) => s.floor),
         );
       }
+      keys.push(input.imageKey);
+      args.push(input.guess, input.alsoAccept ?? '');
       return run(async (): Promise<IssueResult> => {
         const reply = await scripts.meiduoUsersIssueCode(keys.length, ...keys, ...args);
         switch (reply[0]) {
@@ -343,6 +338,10 @@ export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks
             const tripped = scopes[Number(reply[1]) - 1];
             return tripped ? { kind: 'issued', ratioTripped: tripped.kind } : { kind: 'issued' };
           }
+          case 'expired':
+            return { kind: 'expired' };
+          case 'wrong':
+            return { kind: 'wrong' };
           case 'blocked': {
             const scope = scopes[Number(reply[1]) - 1];
             return { kind: 'blocked', by: scope ? scope.kind : 'list' };

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { captchaMatches } from '../../domain/captcha.js';
 import { DependencyError } from '../../domain/errors.js';
 import type {
   AttemptResult,
@@ -9,7 +10,6 @@ import type {
   IssueCodeInput,
   IssueResult,
   Quota,
-  TakeUnlessFlaggedResult,
 } from '../../domain/ports.js';
 import {
   type RatioCheck,
@@ -165,16 +165,6 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
     return row ? row.value : null;
   });
 
-  const takeUnlessFlaggedTx = db.transaction(
-    (flagKey: string, key: string, nowMs: number): TakeUnlessFlaggedResult => {
-      const flag = live(flagKey, nowMs);
-      if (flag) return { kind: 'flagged', retryAfterSeconds: secondsLeft(flag, nowMs) };
-      const row = live(key, nowMs);
-      deleteKey.run(key);
-      return { kind: 'taken', value: row ? row.value : null };
-    },
-  );
-
   const setIfAbsentTx = db.transaction((key: string, value: string, ttlSeconds: number, nowMs: number) => {
     if (live(key, nowMs)) return false;
     upsert.run(key, value, nowMs + ttlSeconds * 1000);
@@ -192,6 +182,13 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
   const issueCodeTx = db.transaction((input: IssueCodeInput, nowMs: number): IssueResult => {
     const flag = live(input.flagKey, nowMs);
     if (flag) return { kind: 'flagged', retryAfterSeconds: secondsLeft(flag, nowMs) };
+    const image = live(input.imageKey, nowMs);
+    deleteKey.run(input.imageKey);
+    if (!image) return { kind: 'expired' };
+    // Both compares always run, so the time does not tell which answer was close.
+    const right = captchaMatches(input.guess, image.value);
+    const test = input.alsoAccept !== undefined && captchaMatches(input.guess, input.alsoAccept);
+    if (!right && !test) return { kind: 'wrong' };
     for (const quota of input.quotas) {
       const counter = live(quota.key, nowMs);
       if (counter && (Number.parseInt(counter.value, 10) || 0) >= quota.limit) {
@@ -272,9 +269,6 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
       }, true),
 
     take: (key) => guarded((nowMs) => takeTx.immediate(key, nowMs), true),
-
-    takeUnlessFlagged: (flagKey, key) =>
-      guarded((nowMs) => takeUnlessFlaggedTx.immediate(flagKey, key, nowMs), true),
 
     setIfAbsent: (key, value, ttlSeconds) =>
       guarded((nowMs) => {
