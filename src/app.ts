@@ -15,6 +15,7 @@ import { notFound } from './plugins/not-found.js';
 import { securityHeaders } from './plugins/security-headers.js';
 import { staticPages } from './plugins/static-pages.js';
 import { OPERATIONS_ADMIN_ROUTES } from './routes/admin.js';
+import { adminSmsRoutes } from './routes/admin-sms.js';
 import { csrfRoutes } from './routes/csrf.js';
 import { healthRoutes } from './routes/health.js';
 import { userRoutes } from './routes/users.js';
@@ -110,7 +111,7 @@ export async function app(
       audit: deps.audit,
       limiter: createLimiter({ codeStore, clock, enabled: true }),
       perIpPerMinute: config.ADMIN_REQUESTS_PER_IP_PER_MINUTE,
-      routes: [...OPERATIONS_ADMIN_ROUTES],
+      routes: [...OPERATIONS_ADMIN_ROUTES, adminSmsRoutes],
     });
   }
 }

@@ -3,10 +3,9 @@
  * records"): the block/allow lists and the decision records. Mounted under /admin behind the
  * admin bearer token; each route names its audit action in `config.action`.
  */
-import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
-import type { Deps } from '../deps.js';
 import type { ListEntry } from '../domain/sms-abuse.js';
+import type { AdminRoutes } from '../plugins/admin.js';
 import { ok } from '../plugins/envelope.js';
 
 const ListEntryBody = Type.Object({
@@ -24,8 +23,8 @@ const DecisionQuery = Type.Object({
   decision: Type.Optional(
     Type.Union([Type.Literal('sent'), Type.Literal('refused'), Type.Literal('failed')]),
   ),
-  from: Type.Optional(Type.Integer({ minimum: 0 })),
-  to: Type.Optional(Type.Integer({ minimum: 0 })),
+  from_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+  to_ms: Type.Optional(Type.Integer({ minimum: 0 })),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
 });
 
@@ -42,8 +41,8 @@ interface DecisionQueryInput {
   block?: string;
   ip?: string;
   decision?: 'sent' | 'refused' | 'failed';
-  from?: number;
-  to?: number;
+  from_ms?: number;
+  to_ms?: number;
   limit: number;
 }
 
@@ -57,12 +56,9 @@ const entryView = (e: ListEntry) => ({
   expires_at_ms: e.expiresAtMs,
 });
 
-/** `(app, { deps })`: the shape of the admin API's route plugins. */
-export async function adminSmsRoutes(
-  app: FastifyInstance,
-  opts: { deps: Pick<Deps, 'smsLists' | 'decisions'> },
-) {
-  const { smsLists, decisions } = opts.deps;
+/** Mounted by plugins/admin.ts under /admin (app.ts lists it). */
+export const adminSmsRoutes: AdminRoutes = async (app, { deps }) => {
+  const { smsLists, decisions } = deps;
 
   app.get('/sms-lists/', { config: { action: 'sms.lists.read' } }, async () =>
     ok('OK', { entries: (await smsLists.list()).map(entryView) }),
@@ -100,8 +96,8 @@ export async function adminSmsRoutes(
         ...(q.block !== undefined && { block: q.block }),
         ...(q.ip !== undefined && { ip: q.ip }),
         ...(q.decision !== undefined && { decision: q.decision }),
-        ...(q.from !== undefined && { fromMs: q.from }),
-        ...(q.to !== undefined && { toMs: q.to }),
+        ...(q.from_ms !== undefined && { fromMs: q.from_ms }),
+        ...(q.to_ms !== undefined && { toMs: q.to_ms }),
         limit: q.limit,
       });
       return ok('OK', {
@@ -124,4 +120,4 @@ export async function adminSmsRoutes(
       });
     },
   );
-}
+};
