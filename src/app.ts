@@ -40,6 +40,10 @@ export async function app(
   const { codeStore, clock } = deps;
 
   await fastify.register(envelope, { mode: config.ERROR_STATUS_MODE });
+  // Bodies are application/json only (API.md §1). Fastify also parses text/plain, the type a
+  // cross-site form sends without a preflight: without its parser such a body is refused by
+  // its type (415) before it is read.
+  fastify.removeContentTypeParser('text/plain');
   await fastify.register(securityHeaders);
   await fastify.register(cookie);
   if (config.corsOrigins.length > 0) {

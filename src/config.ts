@@ -29,6 +29,12 @@ export const ConfigSchema = Type.Object({
     description: 'address the web process listens on',
   }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'port of the web process' }),
+  REQUEST_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 600_000,
+    default: 30_000,
+    description: 'longest a request may take to arrive (headers and body); a slower one gets 408',
+  }),
   DATA_DIR: Type.String({ minLength: 1, default: './data', description: "embedded default's files" }),
   DATABASE_URL: Text(
     '`sqlite:<path>`, `postgres://…` or `mysql://…` (default `sqlite:<DATA_DIR>/meiduo.sqlite3`)',

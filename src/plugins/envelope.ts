@@ -8,7 +8,26 @@ export function ok(message: string, extra: Record<string, unknown> = {}) {
 }
 
 /** Statuses that the Django original sent as HTTP 200 with `code` 400 (API.md §1). */
-const MEIDUO_FOLDED = new Set([400, 401, 409, 413, 415, 429]);
+const MEIDUO_FOLDED = new Set([400, 401, 409, 413, 414, 415, 429]);
+
+export type ErrorStatusMode = 'http' | 'meiduo';
+
+/** An error's answer: the HTTP status to send and the envelope (API.md §1, §5). */
+export function errorAnswer(id: ErrorId, mode: ErrorStatusMode, extra: ErrorExtra = {}) {
+  const err = new ApiError(id, extra);
+  const folded = mode === 'meiduo' && MEIDUO_FOLDED.has(err.status);
+  return {
+    status: folded ? 200 : err.status,
+    folded,
+    body: {
+      code: folded ? 400 : err.status,
+      error: err.id,
+      message: err.message,
+      errmsg: err.message,
+      ...err.extra,
+    },
+  };
+}
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -43,20 +62,12 @@ function fastifyErrorId(err: { code?: string; statusCode?: number; validation?: 
  * HTML), with the details only in the log.
  */
 export const envelope = fp(
-  async (app: FastifyInstance, opts: { mode: 'http' | 'meiduo' }) => {
+  async (app: FastifyInstance, opts: { mode: ErrorStatusMode }) => {
     app.decorateReply('sendError', function (this: FastifyReply, id: ErrorId, extra: ErrorExtra = {}) {
-      const err = new ApiError(id, extra);
-      const folded = opts.mode === 'meiduo' && MEIDUO_FOLDED.has(err.status);
-      const status = folded ? 200 : err.status;
-      if (err.extra.retry_after !== undefined && !folded)
-        this.header('Retry-After', String(err.extra.retry_after));
-      return this.code(status).send({
-        code: folded ? 400 : err.status,
-        error: err.id,
-        message: err.message,
-        errmsg: err.message,
-        ...err.extra,
-      });
+      const answer = errorAnswer(id, opts.mode, extra);
+      if (extra.retry_after !== undefined && !answer.folded)
+        this.header('Retry-After', String(extra.retry_after));
+      return this.code(answer.status).send(answer.body);
     });
 
     app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
