@@ -11,6 +11,7 @@ import { createVerification } from './domain/verification.js';
 import { admin } from './plugins/admin.js';
 import { csrf } from './plugins/csrf.js';
 import { envelope } from './plugins/envelope.js';
+import { metricsPlugin } from './plugins/metrics.js';
 import { notFound } from './plugins/not-found.js';
 import { securityHeaders } from './plugins/security-headers.js';
 import { staticPages } from './plugins/static-pages.js';
@@ -44,6 +45,8 @@ export async function app(
   // cross-site form sends without a preflight: without its parser such a body is refused by
   // its type (415) before it is read.
   fastify.removeContentTypeParser('text/plain');
+  if (deps.metrics)
+    await fastify.register(metricsPlugin, { metrics: deps.metrics, token: config.METRICS_TOKEN });
   await fastify.register(securityHeaders);
   await fastify.register(cookie);
   if (config.corsOrigins.length > 0) {

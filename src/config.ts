@@ -250,7 +250,7 @@ export const ConfigSchema = Type.Object({
   COUNT_LOOKUPS_PER_IP_PER_MINUTE: Limit(30, 'count lookups per client IP per minute'),
   LOGIN_FAILURES_PER_ACCOUNT_IP: Limit(10, 'failed logins per (account, client IP) per 15 min'),
   LOGIN_FAILURES_PER_IP: Limit(50, 'failed logins per client IP per 15 min'),
-  // Operations (docs/operations.md): off until a token is set.
+  // Operations (docs/operations.md): both APIs are off until a token or port is set.
   ADMIN_TOKEN: Type.Optional(
     Type.String({
       minLength: 32,
@@ -268,6 +268,25 @@ export const ConfigSchema = Type.Object({
     60,
     'admin API requests per client IP per minute (also under RATE_LIMITS=off)',
   ),
+  METRICS_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 32,
+      description: 'bearer token of GET /metrics on the web port (32+ characters)',
+    }),
+  ),
+  METRICS_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 65535,
+      description:
+        'serve /metrics on a listener of its own at METRICS_HOST:METRICS_PORT (web and worker processes)',
+    }),
+  ),
+  METRICS_HOST: Type.String({
+    minLength: 1,
+    default: '127.0.0.1',
+    description: 'address of the metrics listener',
+  }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'pino log level' },
@@ -323,6 +342,8 @@ export type Config = Omit<Settings, 'DATABASE_URL' | RedisSetting> & {
   testMode: boolean;
   /** ADMIN_TOKEN (named by its fingerprint) and ADMIN_TOKENS; empty: the admin API is off. */
   adminTokens: AdminToken[];
+  /** Whether metrics are collected and served (METRICS_TOKEN or METRICS_PORT). */
+  metricsEnabled: boolean;
   /** Warnings to log at start-up (combinations that work but are rarely meant). */
   warnings: string[];
 };
@@ -488,6 +509,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     testSmsNumbers,
     testMode,
     adminTokens: adminTokens(s.ADMIN_TOKEN, s.ADMIN_TOKENS),
+    metricsEnabled: s.METRICS_TOKEN !== undefined || s.METRICS_PORT !== undefined,
     warnings: [],
   };
   const targets = [redis.verify, redis.session, redis.queue];

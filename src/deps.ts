@@ -5,6 +5,7 @@ import { createKyselyAuditLog } from './adapters/audit-log/kysely.js';
 import { createCaptchaRenderer } from './adapters/captcha-image.js';
 import { createSqliteCodeStore } from './adapters/code-store/sqlite.js';
 import { createInProcessQueue } from './adapters/job-queue/in-process.js';
+import type { Metrics } from './adapters/metrics/prometheus.js';
 import { createSqliteSessionStore } from './adapters/session-store/sqlite.js';
 import { createSmsProvider } from './adapters/sms-provider/index.js';
 import { createKyselySmsDecisionStore, createKyselySmsListStore } from './adapters/sms-records/kysely.js';
@@ -45,6 +46,8 @@ export interface Deps {
   decisions: DecisionRecorder;
   /** The admin API's append-only audit log (in the user database). */
   audit: AuditLog;
+  /** Prometheus metrics, when METRICS_TOKEN or METRICS_PORT is set (docs/operations.md). */
+  metrics?: Metrics;
   /** Closes everything in reverse order of opening. */
   close(): Promise<void>;
 }
@@ -146,7 +149,7 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       : createInProcessQueue(queueOptions);
     closers.push(() => queue.close());
 
-    return {
+    const deps: Deps = {
       clock,
       codeStore,
       sessionStore,
@@ -169,6 +172,9 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
         }
       },
     };
+    // prom-client loads only when metrics are on (METRICS_TOKEN or METRICS_PORT).
+    if (!config.metricsEnabled) return deps;
+    return (await import('./adapters/metrics/instrument.js')).instrumentDeps(deps, config);
   } catch (err) {
     for (const close of closers.reverse()) await close().catch(() => {});
     throw err;

@@ -2,7 +2,7 @@ import { buildServer } from './build.js';
 import { ConfigError } from './config.js';
 import { createDeps } from './deps.js';
 import { createLogger } from './logger.js';
-import { loadConfigOrExit, startSmsWorker } from './startup.js';
+import { loadConfigOrExit, startMetricsPort, startSmsWorker } from './startup.js';
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
 
@@ -15,6 +15,7 @@ async function main() {
   if (config.RUN_WORKER) startSmsWorker(deps, config, log);
   const server = await buildServer(config, deps, log);
   await server.listen({ host: config.HOST, port: config.PORT });
+  const stopMetrics = await startMetricsPort(deps, config, log);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -26,6 +27,7 @@ async function main() {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS).unref();
     await server.close();
+    await stopMetrics();
     await deps.close();
     log.info('stopped');
     process.exit(0);

@@ -47,3 +47,21 @@ export function startSmsWorker(deps: Deps, config: Config, log: Logger): void {
     return outcome;
   }, config.WORKER_CONCURRENCY);
 }
+
+/** METRICS_PORT: this process's /metrics on a listener of its own; returns its closer. */
+export async function startMetricsPort(
+  deps: Deps,
+  config: Config,
+  log: Logger,
+): Promise<() => Promise<void>> {
+  if (config.METRICS_PORT === undefined || !deps.metrics) return async () => {};
+  const { startMetricsListener } = await import('./adapters/metrics/listener.js');
+  const server = await startMetricsListener({
+    host: config.METRICS_HOST,
+    port: config.METRICS_PORT,
+    token: config.METRICS_TOKEN,
+    log,
+    metrics: deps.metrics,
+  });
+  return () => new Promise<void>((resolve) => server.close(() => resolve()));
+}

@@ -5,7 +5,7 @@
  */
 import { createDeps } from './deps.js';
 import { createLogger } from './logger.js';
-import { loadConfigOrExit, startSmsWorker } from './startup.js';
+import { loadConfigOrExit, startMetricsPort, startSmsWorker } from './startup.js';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -19,6 +19,7 @@ async function main(): Promise<void> {
 
   const deps = await createDeps(config, log);
   startSmsWorker(deps, config, log);
+  const stopMetrics = await startMetricsPort(deps, config, log);
   log.info({ concurrency: config.WORKER_CONCURRENCY, provider: deps.sms.name }, 'worker started');
 
   let stopping = false;
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'worker stopping: finishing the jobs in hand');
     try {
+      await stopMetrics();
       await deps.close();
       log.info('worker stopped');
       process.exit(0);

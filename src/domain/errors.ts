@@ -42,6 +42,7 @@ export const ERRORS = {
   ADMIN_UNAUTHORIZED: [401, '管理令牌无效'],
   ADMIN_NOT_FOUND: [404, '管理对象不存在'],
   ADMIN_LIMIT: [429, '管理接口请求过于频繁'],
+  METRICS_UNAUTHORIZED: [401, '监控令牌无效'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorId = keyof typeof ERRORS;

@@ -18,8 +18,8 @@ import {
 
 const matrix = await backendMatrix();
 
-const ALICE = 'a'.repeat(20) + 'lice-token-0123456789';
-const CI = 'c'.repeat(24) + 'i-token-0123456789';
+const ALICE = `${'a'.repeat(20)}lice-token-0123456789`;
+const CI = `${'c'.repeat(24)}i-token-0123456789`;
 const SINGLE = 's'.repeat(40);
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
