@@ -4,7 +4,7 @@
  * admin bearer token; each route names its audit action in `config.action`.
  */
 import Type from 'typebox';
-import type { ListEntry } from '../domain/sms-abuse.js';
+import { type ListEntry, verifiedMobileKey } from '../domain/sms-abuse.js';
 import type { AdminRoutes } from '../plugins/admin.js';
 import { ok } from '../plugins/envelope.js';
 
@@ -14,6 +14,9 @@ const ListEntryBody = Type.Object({
   value: Type.String({ minLength: 1, maxLength: 64 }),
   note: Type.Optional(Type.String({ maxLength: 200 })),
   ttl_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 10 * 365 * 86_400 })),
+});
+const VerifiedBody = Type.Object({
+  mobiles: Type.Array(Type.String({ pattern: '^1[3-9]\\d{9}$' }), { minItems: 1, maxItems: 1000 }),
 });
 const EntryId = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) });
 const DecisionQuery = Type.Object({
@@ -57,8 +60,21 @@ const entryView = (e: ListEntry) => ({
 });
 
 /** Mounted by plugins/admin.ts under /admin (app.ts lists it). */
-export const adminSmsRoutes: AdminRoutes = async (app, { deps }) => {
-  const { smsLists, decisions } = deps;
+export const adminSmsRoutes: AdminRoutes = async (app, { deps, config }) => {
+  const { smsLists, decisions, codeStore } = deps;
+
+  // Marks numbers as verified (the ratio rule never refuses them), e.g. the mobiles of users
+  // who registered before the rule existed: SELECT mobile FROM tb_users, in batches of 1000.
+  app.put<{ Body: { mobiles: string[] } }>(
+    '/sms-verified/',
+    { schema: { body: VerifiedBody }, config: { action: 'sms.verified.put' } },
+    async (request) => {
+      const ttlSeconds = config.SMS_VERIFIED_MEMORY_DAYS * 86_400;
+      const mobiles = [...new Set(request.body.mobiles)];
+      for (const mobile of mobiles) await codeStore.set(verifiedMobileKey(mobile), '1', ttlSeconds);
+      return ok('OK', { marked: mobiles.length, ttl_seconds: ttlSeconds });
+    },
+  );
 
   app.get('/sms-lists/', { config: { action: 'sms.lists.read' } }, async () =>
     ok('OK', { entries: (await smsLists.list()).map(entryView) }),

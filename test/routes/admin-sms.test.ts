@@ -32,7 +32,16 @@ describe.each(matrix)('SMS abuse admin API on $name', ({ store: backend, databas
   let t: TestApp;
   beforeAll(async () => {
     t = await buildTestApp(
-      { ...NO_SEND_LIMITS, ADMIN_TOKEN: TOKEN, SMS_DECISION_MOBILE: 'full', SMS_DECISION_FLUSH_MS: '10' },
+      {
+        ...NO_SEND_LIMITS,
+        ADMIN_TOKEN: TOKEN,
+        SMS_DECISION_MOBILE: 'full',
+        SMS_DECISION_FLUSH_MS: '10',
+        SMS_RATIO_MODE: 'refuse',
+        SMS_RATIO_FLOOR_PER_BLOCK: '2',
+        SMS_RATIO_FLOOR_PER_IP: '0',
+        SMS_RATIO_FLOOR_GLOBAL: '0',
+      },
       { backend, database },
     );
   });
@@ -134,5 +143,30 @@ describe.each(matrix)('SMS abuse admin API on $name', ({ store: backend, databas
     expect(await get(`mobile=${mobile}&to_ms=${from}`)).toEqual([]);
     const bad = await operator().get('/admin/sms-decisions/?mobile=123&limit=5000', { headers: bearer });
     expect(bad.statusCode).toBe(400);
+  });
+
+  it('marks numbers verified (say, earlier users) so that the ratio rule serves them in a refused block', async () => {
+    const block = randomBlock();
+    const used = new Set<string>();
+    const fresh = () => {
+      let m = inBlock(block);
+      while (used.has(m)) m = inBlock(block);
+      used.add(m);
+      return m;
+    };
+    for (let i = 0; i < 2; i++) expect((await askSms(t, t.client(), fresh())).statusCode).toBe(200);
+    const [refused, earlierUser] = [fresh(), fresh()];
+    expect((await askSms(t, t.client(), refused)).json()).toMatchObject({ error: 'SMS_BLOCKED' });
+    const marked = await operator().request('PUT', '/admin/sms-verified/', {
+      headers: bearer,
+      body: { mobiles: [earlierUser, earlierUser] },
+    });
+    expect(marked.json()).toMatchObject({ code: 0, marked: 1, ttl_seconds: 365 * 86_400 });
+    expect((await askSms(t, t.client(), earlierUser)).statusCode).toBe(200);
+    const bad = await operator().request('PUT', '/admin/sms-verified/', {
+      headers: bearer,
+      body: { mobiles: ['12345'] },
+    });
+    expect(bad.json()).toMatchObject({ code: 400, error: 'BAD_REQUEST' });
   });
 });
