@@ -11,9 +11,9 @@ import pino from 'pino';
 import { createBullmqQueue } from '../src/adapters/job-queue/bullmq.js';
 import { connectRedis } from '../src/adapters/redis.js';
 import type { JobQueue } from '../src/domain/ports.js';
-import { QUEUE, REDIS_URL } from './config.js';
+import { CPU_PROFILE, QUEUE, REDIS_URL } from './config.js';
 import { cleanBenchRedis, RUN_TAG, redisWriter, smsItems } from './lib/fixtures.js';
-import { ROOT } from './lib/process.js';
+import { RESULTS_DIR, ROOT } from './lib/process.js';
 
 export interface QueueResults {
   jobs: number;
@@ -66,7 +66,11 @@ async function startWorkers(prefix: string): Promise<Workers> {
   const children: ChildProcess[] = [];
   for (let i = 0; i < QUEUE.workerProcesses; i++) {
     const child = fork(join(ROOT, 'bench/children/queue-worker.ts'), [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: [
+        '--import',
+        'tsx',
+        ...(CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles')}`] : []),
+      ],
       env: {
         ...process.env,
         QUEUE_URL: REDIS_URL,
