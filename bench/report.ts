@@ -221,7 +221,12 @@ export function evaluateTargets(
       ),
     );
   }
-  const runs = results.backends.flatMap((be) => webRuns(be).map((r) => ({ be, ...r })));
+  const runs = results.backends.flatMap((be) =>
+    webRuns(be).map((r) => ({ peakRssMb: r.peakRssMb, where: `${r.name} on ${be.name}` })),
+  );
+  const versusPeak = results.versus?.ours.peakRssMb;
+  if (versusPeak)
+    runs.push({ peakRssMb: versusPeak, where: 'the runs against Django (pbkdf2, Redis + SQLite)' });
   if (runs.length > 0) {
     const top = runs.reduce((a, r) => (r.peakRssMb > a.peakRssMb ? r : a));
     targets.push(
@@ -232,7 +237,7 @@ export function evaluateTargets(
         t.peakRssMb,
         'MB',
         'max',
-        `${top.name} on ${top.be.name}`,
+        top.where,
       ),
     );
   }
@@ -391,7 +396,9 @@ function versusTable(v: VersusResults, goals: VersusGoals | undefined): TableSpe
         `${row.label}, ${row.unit}`,
         rate(mean(row.django)),
         rate(mean(row.ours)),
-        `${fmt(ratio, ratio < 10 ? 2 : 0)}×${row.lowerIsBetter ? ' better' : ''}`,
+        Number.isFinite(ratio)
+          ? `${fmt(ratio, ratio < 10 ? 2 : 0)}×${row.lowerIsBetter ? ' better' : ''}`
+          : '— (a round without successes)',
         goal === undefined ? '' : `≥ ${fmt(goal, 1)}× ${ratio >= goal ? '(met)' : '(**missed**)'}`,
       ];
     }),
@@ -482,7 +489,7 @@ function table({ headers, rows, align }: TableSpec): string[] {
 
 const targetValue = (t: Target) =>
   t.unit === '×'
-    ? `${fmt(t.value, 2)}×`
+    ? `${Number.isFinite(t.value) ? fmt(t.value, 2) : '—'}×`
     : `${fmt(t.value, t.unit === '%' || t.unit === 'ms' ? 1 : 0)} ${t.unit}`;
 const targetGoal = (t: Target) =>
   `${t.kind === 'min' ? '≥' : '<'} ${t.unit === '×' ? `${fmt(t.target, 1)}×` : `${fmt(t.target)} ${t.unit}`}`;
@@ -678,7 +685,7 @@ function versusMarkdown(r: BenchResults, perRound: boolean, heading: string): st
   const processes = (side: VersusSide) =>
     side.processes === undefined
       ? ''
-      : `${side.processes} processes, the largest peaking at ${fmt(side.peakRssMb ?? Number.NaN)} MB RSS`;
+      : `${side.processes} process${side.processes === 1 ? '' : 'es'}, the largest peaking at ${fmt(side.peakRssMb ?? Number.NaN)} MB RSS`;
   if (v.django.processes !== undefined) {
     lines.push(
       `Processes: Django ${processes(v.django)} (gunicorn arbiter and workers, Celery main process and pool); ` +
