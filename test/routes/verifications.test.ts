@@ -200,6 +200,30 @@ describe.each(matrix)('verifications on $name', ({ store: backend, database }) =
       t.deps.queue.enqueue = enqueue;
     });
 
+    it('logs one access line per request: id, method, url without the answer, status, time', async () => {
+      const c = t.client();
+      const mobile = randomMobile();
+      const { uuid, answer } = await imageCode(t, c);
+      const requests = [
+        `/sms_codes/${mobile}/?image_code=${answer}&image_code_id=${uuid}`,
+        `/sms_codes/${mobile}/?image_code_id=${uuid}&image_code=${answer}`,
+        `/image_codes/${uuid}/`,
+      ];
+      for (const url of requests) {
+        const res = await c.get(url);
+        const id = String(res.headers['x-request-id']);
+        const lines = t.logs.map((l) => JSON.parse(l)).filter((l) => l.reqId === id);
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatchObject({
+          level: 30,
+          msg: 'request completed',
+          req: { method: 'GET', url: url.replace(`image_code=${answer}`, 'image_code=[redacted]') },
+          res: { statusCode: res.statusCode },
+        });
+        expect(lines[0].responseTime).toBeGreaterThan(0);
+      }
+    });
+
     it('never writes the captcha answer or the SMS code into the log', async () => {
       const c = t.client();
       const mobile = randomMobile();
