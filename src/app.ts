@@ -1,12 +1,19 @@
+import { randomInt } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import type { Deps } from './deps.js';
-import { createAccounts } from './domain/accounts.js';
+import { type Accounts, createAccounts } from './domain/accounts.js';
 import { createAdminAuth } from './domain/admin.js';
+import { createEmailBinding, createEmailTokens } from './domain/email-binding.js';
 import { createLimiter } from './domain/limits.js';
+import { createMobileChange } from './domain/mobile-change.js';
+import { createPasswordChange } from './domain/password-change.js';
+import { createPasswordReset } from './domain/password-reset.js';
 import { createRegistration } from './domain/registration.js';
+import { createSessions } from './domain/sessions-list.js';
+import { createPurposeCodes } from './domain/sms-purposes.js';
 import { createVerification } from './domain/verification.js';
 import { admin } from './plugins/admin.js';
 import { csrf } from './plugins/csrf.js';
@@ -19,6 +26,7 @@ import { OPERATIONS_ADMIN_ROUTES } from './routes/admin.js';
 import { adminSmsRoutes } from './routes/admin-sms.js';
 import { csrfRoutes } from './routes/csrf.js';
 import { healthRoutes } from './routes/health.js';
+import { userCentreRoutes } from './routes/user-centre.js';
 import { userRoutes } from './routes/users.js';
 import { verificationRoutes } from './routes/verifications.js';
 
@@ -96,6 +104,8 @@ export async function app(
     settings: config,
   });
 
+  const sessions = createSessions({ accounts, sessionStore: deps.sessionStore, clock });
+
   await fastify.register(staticPages, { dir: opts.pagesDir });
   await fastify.register(healthRoutes, { deps, testMode: config.testMode });
   await fastify.register(csrfRoutes);
@@ -105,6 +115,7 @@ export async function app(
     accounts,
     users: deps.users,
     limiter,
+    sessions,
     countLimitPerMinute: config.COUNT_LOOKUPS_PER_IP_PER_MINUTE,
     cookieSecure: config.COOKIE_SECURE,
   });
@@ -121,4 +132,38 @@ export async function app(
       routes: [...OPERATIONS_ADMIN_ROUTES, adminSmsRoutes],
     });
   }
+  await fastify.register(userCentreRoutes, {
+    ...userCentre(config, deps, accounts, fastify.log),
+    sessions,
+    limiter,
+    perIpPerMinute: config.USER_ACTIONS_PER_IP_PER_MINUTE,
+    perUserPerMinute: config.USER_ACTIONS_PER_USER_PER_MINUTE,
+    cookieSecure: config.COOKIE_SECURE,
+  });
+}
+
+/** The user centre's domain modules (issue 12), built from the same deps as the rest. */
+function userCentre(config: Config, deps: Deps, accounts: Accounts, log: FastifyBaseLogger) {
+  const { codeStore, clock, users, hasher, sessionStore } = deps;
+  const codes = createPurposeCodes({
+    codeStore,
+    clock,
+    queue: deps.queue,
+    settings: config,
+    newSmsCode: () => String(randomInt(0, 1_000_000)).padStart(6, '0'),
+  });
+  const tokens = createEmailTokens({ codeStore, ttlSeconds: config.EMAIL_TOKEN_TTL_SECONDS });
+  return {
+    emailBinding: createEmailBinding({
+      users,
+      codeStore,
+      clock,
+      tokens,
+      emailQueue: deps.emailQueue,
+      settings: config,
+    }),
+    passwordChange: createPasswordChange({ accounts, users, hasher, sessionStore }),
+    passwordReset: createPasswordReset({ users, hasher, sessionStore, codes, settings: config }),
+    mobileChange: createMobileChange({ accounts, users, queue: deps.queue, codes, log, settings: config }),
+  };
 }

@@ -287,6 +287,38 @@ export const ConfigSchema = Type.Object({
     default: '127.0.0.1',
     description: 'address of the metrics listener',
   }),
+  USER_ACTIONS_PER_IP_PER_MINUTE: Limit(30, 'user-centre requests per client IP per minute, per endpoint'),
+  USER_ACTIONS_PER_USER_PER_MINUTE: Limit(20, 'user-centre requests per user per minute, per endpoint'),
+  EMAIL_SENDS_PER_USER_PER_HOUR: Limit(5, 'verification emails per user per hour'),
+  EMAIL_TOKEN_TTL_SECONDS: Seconds(86_400, 'life of an email verification link'),
+  EMAIL_PROVIDER: Type.Union([Type.Literal('console'), Type.Literal('smtp')], {
+    default: 'console',
+    description: '`console` prints each verification link; `smtp` sends through SMTP_URL',
+  }),
+  SMTP_URL: Type.Optional(
+    Type.String({
+      pattern: '^smtps?://[^\\s]+$',
+      description: '`smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://…:465` (TLS)',
+    }),
+  ),
+  EMAIL_FROM: Type.String({
+    minLength: 3,
+    default: '美多商城 <no-reply@localhost>',
+    description: 'the From of every mail',
+  }),
+  SMTP_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 120_000,
+    default: 10_000,
+    description: 'connection, greeting and socket timeout of one SMTP send',
+  }),
+  EMAIL_VERIFY_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^\\s]+$',
+      description:
+        'verification link base (default `<PUBLIC_ORIGIN or http://HOST:PORT>/success_verify_email.html?token=`)',
+    }),
+  ),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'pino log level' },
@@ -344,11 +376,13 @@ export type Config = Omit<Settings, 'DATABASE_URL' | RedisSetting> & {
   adminTokens: AdminToken[];
   /** Whether metrics are collected and served (METRICS_TOKEN or METRICS_PORT). */
   metricsEnabled: boolean;
+  /** EMAIL_VERIFY_URL, or the default built from PUBLIC_ORIGIN / HOST / PORT. */
+  emailVerifyUrl: string;
   /** Warnings to log at start-up (combinations that work but are rarely meant). */
   warnings: string[];
 };
 
-const SECRET = /SECRET|TOKEN|PASSWORD|KEY_ID|_KEY$/;
+const SECRET = /SECRET|TOKEN|PASSWORD|KEY_ID|_KEY$|SMTP_URL/;
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
 
 /** Reads a DATABASE_URL; throws ConfigError for a scheme the service does not speak. */
@@ -498,6 +532,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'Invalid setting RUN_WORKER: false needs the queue in Redis (REDIS_URL or QUEUE_REDIS_URL)',
     );
   }
+  if (s.EMAIL_PROVIDER === 'smtp' && s.SMTP_URL === undefined) {
+    throw new ConfigError('Invalid setting SMTP_URL: required when EMAIL_PROVIDER=smtp');
+  }
+  // Never from a request's Host header: a forged Host would make the mail a phishing link.
+  const ownHost = s.HOST === '0.0.0.0' || s.HOST === '::' ? '127.0.0.1' : s.HOST;
+  const emailVerifyUrl =
+    s.EMAIL_VERIFY_URL ??
+    `${s.PUBLIC_ORIGIN ?? `http://${ownHost.includes(':') ? `[${ownHost}]` : ownHost}:${s.PORT}`}/success_verify_email.html?token=`;
   const config: Config = {
     ...s,
     database,
@@ -510,6 +552,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     testMode,
     adminTokens: adminTokens(s.ADMIN_TOKEN, s.ADMIN_TOKENS),
     metricsEnabled: s.METRICS_TOKEN !== undefined || s.METRICS_PORT !== undefined,
+    emailVerifyUrl,
     warnings: [],
   };
   const targets = [redis.verify, redis.session, redis.queue];

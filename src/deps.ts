@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createKyselyAuditLog } from './adapters/audit-log/kysely.js';
 import { createCaptchaRenderer } from './adapters/captcha-image.js';
 import { createSqliteCodeStore } from './adapters/code-store/sqlite.js';
+import { createEmailProvider } from './adapters/email-provider/index.js';
 import { createInProcessQueue } from './adapters/job-queue/in-process.js';
 import type { Metrics } from './adapters/metrics/prometheus.js';
 import { createSqliteSessionStore } from './adapters/session-store/sqlite.js';
@@ -21,6 +22,8 @@ import type {
   CaptchaRenderer,
   Clock,
   CodeStore,
+  EmailJob,
+  EmailProvider,
   JobQueue,
   PasswordHasher,
   SessionStore,
@@ -28,6 +31,7 @@ import type {
   UserRepository,
 } from './domain/ports.js';
 import { createSmsLists, type SmsLists } from './domain/sms-lists.js';
+import { EMAIL_JOB_KIND } from './jobs/send-email.js';
 import { migrateToLatest } from './migrations/index.js';
 
 /** Everything the app talks to; tests may replace any part. */
@@ -38,6 +42,9 @@ export interface Deps {
   users: UserRepository;
   queue: JobQueue;
   sms: SmsProvider;
+  /** The second job kind: verification emails (same backend as the SMS queue). */
+  emailQueue: JobQueue<EmailJob>;
+  email: EmailProvider;
   hasher: PasswordHasher;
   captcha: CaptchaRenderer;
   /** SMS block/allow lists: the database's, cached in this process (src/domain/sms-lists.ts). */
@@ -61,6 +68,8 @@ export interface DepsOptions {
   clock?: Clock;
   /** Tests record sends instead of printing them. */
   sms?: SmsProvider;
+  /** Tests send through their own SMTP server or record mails. */
+  email?: EmailProvider;
   /** BullMQ key prefix; tests sharing one Redis keep their queues apart with it. */
   queuePrefix?: string;
 }
@@ -148,6 +157,20 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
         })
       : createInProcessQueue(queueOptions);
     closers.push(() => queue.close());
+    const emailQueue: JobQueue<EmailJob> = config.redis.queue
+      ? (await import('./adapters/job-queue/bullmq.js')).createBullmqQueue(
+          {
+            ...queueOptions,
+            connection: await redis(config.redis.queue, 'email-queue'),
+            acks,
+            prefix: options.queuePrefix ?? `${KEY_PREFIX}bull`,
+          },
+          EMAIL_JOB_KIND,
+        )
+      : createInProcessQueue(queueOptions, EMAIL_JOB_KIND);
+    closers.push(() => emailQueue.close());
+    const email = options.email ?? createEmailProvider(config);
+    closers.push(async () => email.close?.());
 
     const deps: Deps = {
       clock,
@@ -156,6 +179,8 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       users,
       queue,
       sms,
+      emailQueue,
+      email,
       hasher: createPasswordHasher(config),
       captcha: createCaptchaRenderer(),
       smsLists: createSmsLists({

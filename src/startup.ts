@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import type { Deps } from './deps.js';
+import { createEmailTokens } from './domain/email-binding.js';
+import { createSendEmailHandler } from './jobs/send-email.js';
 import { createSendSmsHandler } from './jobs/send-sms.js';
 
 /** `.env` (if any) under the environment, validated; a bad setting ends the process with one line. */
@@ -22,7 +24,7 @@ export function loadConfigOrExit(): Config {
   }
 }
 
-/** Consumes SMS jobs with WORKER_CONCURRENCY in flight. */
+/** Consumes SMS jobs and verification-email jobs, each with WORKER_CONCURRENCY in flight. */
 export function startSmsWorker(deps: Deps, config: Config, log: Logger): void {
   const send = createSendSmsHandler({
     codeStore: deps.codeStore,
@@ -46,6 +48,16 @@ export function startSmsWorker(deps: Deps, config: Config, log: Logger): void {
     }
     return outcome;
   }, config.WORKER_CONCURRENCY);
+  deps.emailQueue.startWorker(
+    createSendEmailHandler({
+      users: deps.users,
+      tokens: createEmailTokens({ codeStore: deps.codeStore, ttlSeconds: config.EMAIL_TOKEN_TTL_SECONDS }),
+      email: deps.email,
+      verifyUrl: config.emailVerifyUrl,
+      tokenTtlSeconds: config.EMAIL_TOKEN_TTL_SECONDS,
+    }),
+    config.WORKER_CONCURRENCY,
+  );
 }
 
 /** METRICS_PORT: this process's /metrics on a listener of its own; returns its closer. */

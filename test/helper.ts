@@ -11,7 +11,13 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildServer } from '../src/build.js';
 import { type Config, loadConfig } from '../src/config.js';
 import { createDeps, type Deps } from '../src/deps.js';
-import type { SendOutcome, SmsMessage, SmsProvider } from '../src/domain/ports.js';
+import type {
+  EmailMessage,
+  EmailProvider,
+  SendOutcome,
+  SmsMessage,
+  SmsProvider,
+} from '../src/domain/ports.js';
 import { imageCodeKey } from '../src/domain/verification.js';
 import { createLogger } from '../src/logger.js';
 import { startSmsWorker } from '../src/startup.js';
@@ -94,6 +100,26 @@ export function recordingProvider() {
   return { provider, sent, sentAtMs, next };
 }
 
+/** Records mails; `next(address)` resolves when a mail to that address is sent. */
+export function recordingEmail() {
+  const sent: EmailMessage[] = [];
+  const waiters = new Map<string, Array<(m: EmailMessage) => void>>();
+  const provider: EmailProvider = {
+    name: 'recording',
+    async send(message): Promise<SendOutcome> {
+      sent.push(message);
+      for (const resolve of waiters.get(message.to) ?? []) resolve(message);
+      waiters.delete(message.to);
+      return { kind: 'ok', provider: 'recording' };
+    },
+  };
+  const next = (to: string) =>
+    new Promise<EmailMessage>((resolve) => {
+      waiters.set(to, [...(waiters.get(to) ?? []), resolve]);
+    });
+  return { provider, sent, next };
+}
+
 /** A random valid mainland mobile, so tests sharing a Redis never meet. */
 export function randomMobile(): string {
   return `1${randomInt(3, 10)}${String(randomInt(0, 1e9)).padStart(9, '0')}`;
@@ -117,6 +143,9 @@ export interface TestApp {
   /** Wall-clock time of each send, index by index with `sent`. */
   sentAtMs: number[];
   nextSms(mobile: string): Promise<SmsMessage>;
+  /** Mails the recording email provider was asked to send (unless `email` was given). */
+  mails: EmailMessage[];
+  nextMail(to: string): Promise<EmailMessage>;
   /** Every log line written so far. */
   logs: string[];
   /** A new browser: its own cookie jar. */
@@ -132,6 +161,8 @@ export async function buildTestApp(
     startWorker?: boolean;
     dataDir?: string;
     pagesDir?: string;
+    /** Another email provider (an SMTP one, in the SMTP tests). */
+    email?: EmailProvider;
   } = {},
 ): Promise<TestApp> {
   // A given data directory belongs to the caller (restart tests) and is left in place.
@@ -156,10 +187,12 @@ export async function buildTestApp(
   const log = createLogger(config, stream);
   const clock = fakeClock();
   const recorder = recordingProvider();
+  const mailRecorder = recordingEmail();
   const deps = await createDeps(config, log, {
     migrate: true,
     clock,
     sms: recorder.provider,
+    email: options.email ?? mailRecorder.provider,
     queuePrefix: `meiduo-users-test:${randomBytes(4).toString('hex')}`,
   });
   if (options.startWorker !== false) startSmsWorker(deps, config, log);
@@ -173,6 +206,8 @@ export async function buildTestApp(
     sent: recorder.sent,
     sentAtMs: recorder.sentAtMs,
     nextSms: recorder.next,
+    mails: mailRecorder.sent,
+    nextMail: mailRecorder.next,
     logs,
     client: (o = {}) => new Client(app, o.ip ?? '127.0.0.1', o.headers ?? {}),
     async close() {
@@ -233,6 +268,9 @@ export class Client {
   }
   delete(url: string, options: { headers?: Record<string, string>; csrf?: boolean } = {}) {
     return this.request('DELETE', url, options);
+  }
+  put(url: string, body?: unknown, options: { headers?: Record<string, string>; csrf?: boolean } = {}) {
+    return this.request('PUT', url, { ...options, body });
   }
 
   /** GET /csrf_token/ and keep the token for unsafe requests. */

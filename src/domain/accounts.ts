@@ -24,6 +24,12 @@ export function sessionIdHash(id: string): string {
   return createHash('sha256').update(id).digest('hex');
 }
 
+/** Where a session was started or last used from (API.md: GET /sessions/). */
+export interface SessionSeen {
+  ipPrefix: string;
+  userAgent: string;
+}
+
 export interface StartedSession {
   id: string;
   persistent: boolean;
@@ -70,7 +76,12 @@ export function createAccounts(deps: AccountsDeps) {
     return quotas.filter(([, , limit]) => limit > 0).map(([window, id, limit]) => quota(window, limit, id));
   }
 
-  async function startSession(user: User, persistent: boolean, previousId?: string): Promise<StartedSession> {
+  async function startSession(
+    user: User,
+    persistent: boolean,
+    previousId?: string,
+    seen?: SessionSeen,
+  ): Promise<StartedSession> {
     // A new id on every login; the one the browser had before is ended (session fixation).
     if (previousId) await sessionStore.delete(sessionIdHash(previousId));
     const id = newSessionId();
@@ -81,6 +92,7 @@ export function createAccounts(deps: AccountsDeps) {
       createdAtMs: now,
       expiresAtMs: now + lifetime * 1000,
       persistent,
+      ...(seen ? { lastSeenAtMs: now, ipPrefix: seen.ipPrefix, userAgent: seen.userAgent } : {}),
     });
     return { id, persistent, maxAgeSeconds: lifetime };
   }
@@ -88,10 +100,33 @@ export function createAccounts(deps: AccountsDeps) {
   return {
     startSession,
 
+    /**
+     * A logged-in user's password re-entered (password change, mobile change): checked like a
+     * login of that account from this client, counted against the same counters first.
+     */
+    async reauthenticate(user: User, password: string, client: string): Promise<boolean> {
+      const quotas = failureQuotas(user, user.username, client);
+      const attempt = await codeStore.countAttempt(quotas);
+      if (attempt.kind === 'limited')
+        throw new ApiError('LOGIN_LIMIT', { retry_after: attempt.retryAfterSeconds });
+      let verdict: { ok: boolean };
+      try {
+        verdict = await hasher.verify(password, user.password);
+      } catch (err) {
+        await codeStore.refundAttempt(quotas.map((q) => q.key)).catch(() => {});
+        throw err;
+      }
+      if (!verdict.ok) return false;
+      // As after a login: only failures count.
+      await codeStore.refundAttempt(quotas.map((q) => q.key));
+      return true;
+    },
+
     async login(
       body: unknown,
       client: string,
       previousId?: string,
+      seen?: SessionSeen,
     ): Promise<{ user: User; session: StartedSession }> {
       if (!isObject(body)) throw new ApiError('BAD_JSON');
       const { username: account, password, remembered } = body;
@@ -148,7 +183,7 @@ export function createAccounts(deps: AccountsDeps) {
       if (mustUpdate) await users.updatePassword(user.id, await hasher.hash(password));
       const now = new Date(clock.nowMs());
       await users.updateLastLogin(user.id, now);
-      const session = await startSession(user, persistent, previousId);
+      const session = await startSession(user, persistent, previousId, seen);
       return { user: { ...user, lastLogin: now }, session };
     },
 

@@ -165,6 +165,18 @@ export interface SessionRecord {
   /** Whether the cookie was persistent (registration / remembered login). */
   persistent: boolean;
   createdAtMs: number;
+  /** Last authenticated request (recorded at most once a minute); absent on older records. */
+  lastSeenAtMs?: number;
+  /** Client address cut to /24 or /48 (never the whole address); absent on older records. */
+  ipPrefix?: string;
+  /** The first 256 characters of the User-Agent; absent on older records. */
+  userAgent?: string;
+}
+
+/** A live session of a user, by the hash of its id. */
+export interface StoredSession {
+  idHash: string;
+  record: SessionRecord;
 }
 
 /**
@@ -178,13 +190,21 @@ export interface SessionStore {
   delete(idHash: string): Promise<void>;
   /** Ends every session of the user; returns how many there were. */
   deleteAllForUser(userId: number): Promise<number>;
+  /** The user's live sessions, in no particular order. */
+  listForUser(userId: number): Promise<StoredSession[]>;
+  /** Records activity on a live session (an absent or expired one is left absent). */
+  touch(idHash: string, seen: { lastSeenAtMs: number; ipPrefix: string; userAgent: string }): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 // ---- SMS ------------------------------------------------------------------------------
 
-export type SmsPurpose = 'register';
+/**
+ * What an SMS is for; each purpose has its own code keys (a registration code never resets a
+ * password), and `mobile_changed` is a notice without a code.
+ */
+export type SmsPurpose = 'register' | 'password_reset' | 'mobile_change' | 'mobile_changed';
 
 /** What a send job carries: never the code (the worker reads it from the store). */
 export interface SmsJob {
@@ -207,6 +227,8 @@ export type SendOutcomeKind =
   | 'ok'
   | 'rate_limited'
   | 'invalid_number'
+  /** Email: the receiving server refused the address permanently (5xx). */
+  | 'invalid_address'
   | 'blocked_number'
   | 'config_error'
   | 'transient'
@@ -227,6 +249,7 @@ export const RETRYABLE_OUTCOMES: ReadonlySet<SendOutcomeKind> = new Set(['transi
 
 export interface SmsMessage {
   mobile: string;
+  /** The code; empty for a notice (`mobile_changed`). */
   code: string;
   /** Validity shown in the text (Meiduo's template 1 data `[code, 5]`). */
   ttlMinutes: number;
@@ -266,9 +289,9 @@ export interface QueueCounts {
 }
 
 /** A job that ended without a send, as the admin API lists it. */
-export interface FailedJob {
+export interface FailedJob<J = SmsJob> {
   id: string;
-  job: SmsJob;
+  job: J;
   /** Attempts used. */
   attempts: number;
   /** The last outcome, e.g. `invalid_number: 160 (not retried)`. */
@@ -279,24 +302,37 @@ export interface FailedJob {
 /** What a handler reports; `skipped` = nothing to send (the code expired or was used). */
 export type JobOutcome = SendOutcome | { kind: 'skipped'; provider: string; detail: string };
 
-export type SmsJobHandler = (job: SmsJob, info: JobInfo) => Promise<JobOutcome>;
+export type JobHandler<J> = (job: J, info: JobInfo) => Promise<JobOutcome>;
+export type SmsJobHandler = JobHandler<SmsJob>;
 
-export interface JobQueue {
+/** A kind of job: its queue name, the fields it carries, what its log lines say about it. */
+export interface JobKind<J> {
+  /** BullMQ queue and job name. */
+  name: string;
+  /** "sms", "email": the start of its log lines. */
+  label: string;
+  /** Copies only the job's own fields: whatever else a caller's object holds stays out. */
+  pick(job: J): J;
+  /** Fields for the log line of the job's end (masked: never a whole mobile or address). */
+  logFields(job: J): Record<string, unknown>;
+}
+
+export interface JobQueue<J = SmsJob> {
   /** Accepts the job durably (as durable as the backend is); rejects when it cannot. */
-  enqueue(job: SmsJob): Promise<void>;
+  enqueue(job: J): Promise<void>;
   /**
    * Starts consuming with at most `concurrency` jobs in flight. Retryable outcomes are
    * attempted again with exponential backoff and jitter; others end the job. A handler that
    * throws counts as `transient`. Every job's final outcome is logged (never the code).
    */
-  startWorker(handler: SmsJobHandler, concurrency: number): void;
+  startWorker(handler: JobHandler<J>, concurrency: number): void;
   /** Resolves when the queue's backend answers. */
   ping(): Promise<void>;
   // Operations (admin API). Failed jobs are kept 7 days, at most 1000 (the in-process queue:
   // in memory, until the process ends).
   counts(): Promise<QueueCounts>;
   /** Failed jobs, newest first. */
-  failedJobs(limit: number, offset: number): Promise<FailedJob[]>;
+  failedJobs(limit: number, offset: number): Promise<FailedJob<J>[]>;
   /**
    * Atomic: moves a failed job back to waiting with its attempts reset (same id, so vendors
    * that deduplicate still see one message); false when no failed job has this id.
@@ -306,6 +342,30 @@ export interface JobQueue {
   discardFailed(id: string): Promise<boolean>;
   /** Stops taking jobs, waits for those in hand (or returns them), closes connections. */
   close(): Promise<void>;
+}
+
+// ---- Email ---------------------------------------------------------------------------
+
+/** The job "send verification email": never the token (the worker makes it when it sends). */
+export interface EmailJob {
+  userId: number;
+  email: string;
+}
+
+export interface EmailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  /** Stable across retries of one job (the Message-ID's left part). */
+  idempotencyKey: string;
+}
+
+export interface EmailProvider {
+  readonly name: string;
+  /** Never throws: every failure is mapped onto the outcome set. */
+  send(message: EmailMessage): Promise<SendOutcome>;
+  close?(): Promise<void>;
 }
 
 // ---- Users ----------------------------------------------------------------------------
@@ -348,6 +408,12 @@ export interface UserRepository {
    */
   create(user: NewUser): Promise<CreateUserResult>;
   updatePassword(id: number, passwordHash: string): Promise<void>;
+  /** Sets `email` and `email_active` = false (Django's columns). */
+  setEmail(id: number, email: string): Promise<void>;
+  /** Sets `email_active` = true only while the user's email is `email`; true when it did. */
+  activateEmail(id: number, email: string): Promise<boolean>;
+  /** Sets `mobile`; the unique constraint decides: false when another user has it. */
+  updateMobile(id: number, mobile: string): Promise<boolean>;
   updateLastLogin(id: number, at: Date): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -5,6 +5,7 @@ import { ApiError } from '../domain/errors.js';
 import type { Limiter } from '../domain/limits.js';
 import type { User, UserRepository } from '../domain/ports.js';
 import { type Registration, usernameIsValid } from '../domain/registration.js';
+import { type Sessions, sessionSeen } from '../domain/sessions-list.js';
 import { MOBILE_RULE } from '../domain/verification.js';
 import { rotateCsrf } from '../plugins/csrf.js';
 import { ok } from '../plugins/envelope.js';
@@ -20,6 +21,8 @@ export interface UserRouteOptions {
   limiter: Limiter;
   countLimitPerMinute: number;
   cookieSecure: boolean;
+  /** The logged-in user with activity recorded (GET /sessions/ shows it). */
+  sessions: Sessions;
 }
 
 /** The Django app "users": counts, register, login, logout, info. */
@@ -63,7 +66,12 @@ export async function userRoutes(app: FastifyInstance, opts: UserRouteOptions) {
 
   app.post('/register/', async (request, reply) => {
     const user = await registration.register(request.body);
-    const session = await accounts.startSession(user, true, request.cookies[SESSION_COOKIE]);
+    const session = await accounts.startSession(
+      user,
+      true,
+      request.cookies[SESSION_COOKIE],
+      sessionSeen(request.ip, request.headers['user-agent']),
+    );
     setSessionCookies(reply, user, session);
     return ok('注册成功', { csrf_token: rotateCsrf(reply) });
   });
@@ -73,6 +81,7 @@ export async function userRoutes(app: FastifyInstance, opts: UserRouteOptions) {
       request.body,
       clientKey(request.ip),
       request.cookies[SESSION_COOKIE],
+      sessionSeen(request.ip, request.headers['user-agent']),
     );
     setSessionCookies(reply, user, session);
     return ok('登录成功', { csrf_token: rotateCsrf(reply) });
@@ -86,8 +95,12 @@ export async function userRoutes(app: FastifyInstance, opts: UserRouteOptions) {
   });
 
   app.get('/info/', async (request) => {
-    const user = await accounts.currentUser(request.cookies[SESSION_COOKIE]);
-    if (!user) throw new ApiError('NOT_LOGGED_IN');
+    const current = await opts.sessions.current(
+      request.cookies[SESSION_COOKIE],
+      sessionSeen(request.ip, request.headers['user-agent']),
+    );
+    if (!current) throw new ApiError('NOT_LOGGED_IN');
+    const { user } = current;
     return ok('OK', {
       info_data: {
         username: user.username,

@@ -24,8 +24,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { withDeadline } from '../../deadline.js';
 import { DependencyError } from '../../domain/errors.js';
-import type { JobOutcome, JobQueue, SmsJob, SmsJobHandler } from '../../domain/ports.js';
-import { jobData, SEND_SMS_JOB } from '../../jobs/send-sms.js';
+import type { JobHandler, JobKind, JobOutcome, JobQueue, SmsJob } from '../../domain/ports.js';
+import { SMS_JOB_KIND } from '../../jobs/send-sms.js';
 import { awaitReplicas, duplicateRedis, type ReplicaAcks, whenReady } from '../redis.js';
 import { retryDelayMs } from './backoff.js';
 import { dispose, logJobEnd, outcomeOfError } from './outcome.js';
@@ -69,7 +69,12 @@ export const BULLMQ_DEFAULTS = {
 /** Marks the errors the processor throws on purpose, so the `failed` listener skips them. */
 const ours = new WeakSet<Error>();
 
-export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
+export function createBullmqQueue(options: BullmqQueueOptions): JobQueue<SmsJob>;
+export function createBullmqQueue<J>(options: BullmqQueueOptions, kind: JobKind<J>): JobQueue<J>;
+export function createBullmqQueue<J>(
+  options: BullmqQueueOptions,
+  kind: JobKind<J> = SMS_JOB_KIND as unknown as JobKind<J>,
+): JobQueue<J> {
   const { connection: producer, prefix, log, attempts, backoffMs } = options;
   const o = { ...BULLMQ_DEFAULTS, ...stripUndefined(options) };
   const random = options.random ?? Math.random;
@@ -78,18 +83,18 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
   /** Ready now, or within the readiness wait; a closed queue refuses at once. */
   const producerReady = (): Promise<void> =>
     closed ? Promise.reject(new Error('the queue is closed')) : whenReady(producer);
-  const queue = new Queue<SmsJob>(SEND_SMS_JOB, { connection: producer, prefix });
+  const queue = new Queue(kind.name, { connection: producer, prefix });
   queue.on('error', () => {}); // the connection's own listener logs it
 
-  let worker: Worker<SmsJob> | undefined;
+  let worker: Worker | undefined;
   let workerRedis: Redis | undefined;
   let closing: Promise<void> | undefined;
 
   const unavailable = (err: unknown) => new DependencyError('queue', err);
 
-  const runJob = async (job: Job<SmsJob>, handler: SmsJobHandler): Promise<JobOutcome> => {
+  const runJob = async (job: Job, handler: JobHandler<J>): Promise<JobOutcome> => {
     const id = job.id as string;
-    const data = jobData(job.data);
+    const data: J = kind.pick(job.data as J);
     const attempt = job.attemptsMade + 1;
     // BullMQ counts every move to active; more starts than attempts means an earlier worker
     // was lost mid-job (stalled) and this run may repeat a send that already went out.
@@ -114,7 +119,9 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
           attempt,
           ...(repeat ? { repeat } : {}),
         },
-        repeat ? 'sms job will be retried (possible duplicate send)' : 'sms job will be retried',
+        repeat
+          ? `${kind.label} job will be retried (possible duplicate send)`
+          : `${kind.label} job will be retried`,
       );
       const err = new Error(reason('retrying'));
       ours.add(err);
@@ -124,7 +131,8 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
       disposition === 'failed' && outcome.kind !== 'unknown' && attempt >= attempts && attempts > 1;
     logJobEnd(log, {
       jobId: id,
-      mobile: data.mobile,
+      fields: kind.logFields(data),
+      label: kind.label,
       outcome,
       attempts: attempt,
       repeat,
@@ -164,7 +172,8 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
       if (closed) throw unavailable(new Error('the queue is closed'));
       try {
         await producerReady();
-        const add = queue.add(SEND_SMS_JOB, jobData(job), {
+        // Only the kind's fields: whatever else a caller's object holds stays out of Redis.
+        const add = queue.add(kind.name, kind.pick(job), {
           jobId: randomUUID(),
           attempts,
           backoff: { type: 'meiduo-jitter' },
@@ -186,7 +195,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
       // Workers wait for Redis (no request limit): they must outlive a Redis restart.
       const runner = duplicateRedis(producer, 'queue-worker', 'blocking');
       workerRedis = runner;
-      const w = new Worker<SmsJob>(SEND_SMS_JOB, (job) => runJob(job, handler), {
+      const w = new Worker(kind.name, (job) => runJob(job, handler), {
         connection: runner,
         prefix,
         concurrency: Math.max(1, Math.floor(concurrency)),
@@ -199,7 +208,7 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
       w.on('error', () => {}); // the connection's own listener logs it
       w.on('stalled', (jobId) => {
         // Its worker died, or the job was handed out just as the link to Redis broke.
-        log.warn({ jobId }, 'sms job stalled (no worker held it); it will run again');
+        log.warn({ jobId }, `${kind.label} job stalled (no worker held it); it will run again`);
       });
       // Ends this listener did not see in the processor: a job failed by BullMQ itself
       // (stalled too often). It may have been sent, so its outcome is unknown.
@@ -208,14 +217,15 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
         if (err.name !== 'UnrecoverableError' && job.attemptsMade < attempts) return;
         logJobEnd(log, {
           jobId: job.id as string,
-          mobile: job.data.mobile,
+          fields: kind.logFields(kind.pick(job.data as J)),
+          label: kind.label,
           outcome: { kind: 'unknown', provider: 'queue', detail: err.message.slice(0, 200) },
           attempts: job.attemptsMade,
           reason: 'failed by the queue',
         });
       });
       w.waitUntilReady().then(
-        () => log.info({ concurrency, queue: SEND_SMS_JOB }, 'sms worker ready'),
+        () => log.info({ concurrency, queue: kind.name }, `${kind.label} worker ready`),
         () => {},
       );
     },
@@ -242,12 +252,12 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
 
     failedJobs: (limit, offset) =>
       operate('listing failed jobs', async () => {
-        const jobs = (await queue.getFailed(offset, offset + limit - 1)) as Array<Job<SmsJob> | undefined>;
+        const jobs = (await queue.getFailed(offset, offset + limit - 1)) as Array<Job | undefined>;
         return jobs
-          .filter((j): j is Job<SmsJob> => j !== undefined)
+          .filter((j): j is Job => j !== undefined)
           .map((j) => ({
             id: j.id as string,
-            job: { mobile: j.data.mobile, purpose: j.data.purpose },
+            job: kind.pick(j.data as J),
             attempts: j.attemptsMade,
             reason: j.failedReason ?? '',
             failedAtMs: j.finishedOn ?? j.timestamp,
@@ -292,7 +302,10 @@ export function createBullmqQueue(options: BullmqQueueOptions): JobQueue {
           } catch (err) {
             // Cutting the connections below leaves the jobs in hand to lapse: once their locks
             // expire, another worker takes them over (a possible duplicate send, logged there).
-            log.warn({ err: { message: (err as Error).message } }, 'sms worker did not finish in time');
+            log.warn(
+              { err: { message: (err as Error).message } },
+              `${kind.label} worker did not finish in time`,
+            );
           }
         }
         await withDeadline(queue.close(), o.enqueueTimeoutMs, 'closing the queue').catch(() => {});

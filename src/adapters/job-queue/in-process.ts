@@ -12,8 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DependencyError } from '../../domain/errors.js';
-import type { FailedJob, JobOutcome, JobQueue, SmsJob, SmsJobHandler } from '../../domain/ports.js';
-import { jobData } from '../../jobs/send-sms.js';
+import type { FailedJob, JobHandler, JobKind, JobOutcome, JobQueue, SmsJob } from '../../domain/ports.js';
+import { SMS_JOB_KIND } from '../../jobs/send-sms.js';
 import { retryDelayMs } from './backoff.js';
 import { dispose, logJobEnd, outcomeOfError } from './outcome.js';
 
@@ -43,26 +43,31 @@ export interface InProcessQueueOptions {
 const KEEP_FAILED_COUNT = 1000;
 const KEEP_FAILED_MS = 7 * 24 * 3600 * 1000;
 
-interface Entry {
+interface Entry<J> {
   id: string;
-  job: SmsJob;
+  job: J;
   attempt: number;
   enqueuedAtMs: number;
   /** Outcome of the attempt before, for the log line if the job is dropped. */
   last?: JobOutcome;
 }
 
-export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
+export function createInProcessQueue(options: InProcessQueueOptions): JobQueue<SmsJob>;
+export function createInProcessQueue<J>(options: InProcessQueueOptions, kind: JobKind<J>): JobQueue<J>;
+export function createInProcessQueue<J>(
+  options: InProcessQueueOptions,
+  kind: JobKind<J> = SMS_JOB_KIND as unknown as JobKind<J>,
+): JobQueue<J> {
   const { log, attempts, backoffMs } = options;
   const random = options.random ?? Math.random;
   const setTimer = options.setTimer ?? realTimer;
   const nowMs = options.nowMs ?? Date.now;
 
-  const due: Entry[] = [];
+  const due: Entry<J>[] = [];
   /** Retries waiting for their backoff, with the function that cancels the timer. */
-  const backingOff = new Map<Entry, () => void>();
+  const backingOff = new Map<Entry<J>, () => void>();
   /** Ended without a send, oldest first (a Map keeps insertion order). */
-  const failed = new Map<string, FailedJob>();
+  const failed = new Map<string, FailedJob<J>>();
   const pruneFailed = (): void => {
     const oldest = nowMs() - KEEP_FAILED_MS;
     for (const [id, f] of failed) {
@@ -70,15 +75,22 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
       failed.delete(id);
     }
   };
-  let handler: SmsJobHandler | undefined;
+  let handler: JobHandler<J> | undefined;
   let concurrency = 0;
   let running = 0;
   let closed = false;
   let closing: Promise<void> | undefined;
   let onIdle: (() => void) | undefined;
 
-  const drop = (entry: Entry, outcome: JobOutcome, reason: string, attemptsUsed: number): void => {
-    logJobEnd(log, { jobId: entry.id, mobile: entry.job.mobile, outcome, attempts: attemptsUsed, reason });
+  const drop = (entry: Entry<J>, outcome: JobOutcome, reason: string, attemptsUsed: number): void => {
+    logJobEnd(log, {
+      jobId: entry.id,
+      fields: kind.logFields(entry.job),
+      label: kind.label,
+      outcome,
+      attempts: attemptsUsed,
+      reason,
+    });
   };
 
   const settle = (): void => {
@@ -87,7 +99,7 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
 
   const pump = (): void => {
     while (handler && running < concurrency && due.length > 0) {
-      const entry = due.shift() as Entry;
+      const entry = due.shift() as Entry<J>;
       running++;
       void run(entry, handler).finally(() => {
         running--;
@@ -97,7 +109,7 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
     }
   };
 
-  const run = async (entry: Entry, handle: SmsJobHandler): Promise<void> => {
+  const run = async (entry: Entry<J>, handle: JobHandler<J>): Promise<void> => {
     let outcome: JobOutcome;
     try {
       // Promise.resolve().then: a handler that throws before returning a promise is caught too.
@@ -118,7 +130,8 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
       const reason = exhausted && outcome.kind !== 'unknown' ? 'attempts exhausted' : undefined;
       logJobEnd(log, {
         jobId: entry.id,
-        mobile: entry.job.mobile,
+        fields: kind.logFields(entry.job),
+        label: kind.label,
         outcome,
         attempts: entry.attempt,
         ...(reason === undefined ? {} : { reason }),
@@ -144,9 +157,9 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
     const delayMs = retryDelayMs(entry.attempt, backoffMs, random);
     log.info(
       { jobId: entry.id, outcome: outcome.kind, provider: outcome.provider, attempt: entry.attempt, delayMs },
-      'sms job will be retried',
+      `${kind.label} job will be retried`,
     );
-    const next: Entry = { ...entry, attempt: entry.attempt + 1, last: outcome };
+    const next: Entry<J> = { ...entry, attempt: entry.attempt + 1, last: outcome };
     // Registered before the timer starts: an injected timer may fire at once.
     backingOff.set(next, () => {});
     const cancel = setTimer(() => {
@@ -160,7 +173,7 @@ export function createInProcessQueue(options: InProcessQueueOptions): JobQueue {
   return {
     async enqueue(job) {
       if (closed) throw new DependencyError('queue', new Error('the in-process queue is closed'));
-      due.push({ id: randomUUID(), job: jobData(job), attempt: 1, enqueuedAtMs: nowMs() });
+      due.push({ id: randomUUID(), job: kind.pick(job), attempt: 1, enqueuedAtMs: nowMs() });
       pump();
     },
 

@@ -30,7 +30,10 @@ export { maskMobile };
 
 export interface JobEnd {
   jobId: string;
-  mobile: string;
+  /** The job kind's log fields (JobKind.logFields: masked mobile, masked address, user id). */
+  fields: Record<string, unknown>;
+  /** "sms", "email": the start of the message. */
+  label?: string;
   outcome: JobOutcome;
   /** Attempts used, the last one included. */
   attempts: number;
@@ -45,7 +48,7 @@ export function logJobEnd(log: Logger, end: JobEnd): void {
   const { outcome } = end;
   const fields = {
     jobId: end.jobId,
-    mobile: maskMobile(end.mobile),
+    ...end.fields,
     outcome: outcome.kind,
     provider: outcome.provider,
     attempts: end.attempts,
@@ -54,7 +57,8 @@ export function logJobEnd(log: Logger, end: JobEnd): void {
     ...(end.repeat ? { repeat: true } : {}),
     ...(end.reason === undefined ? {} : { reason: end.reason }),
   };
-  const msg = end.repeat ? 'sms job finished (possible duplicate send)' : 'sms job finished';
+  const label = end.label ?? 'sms';
+  const msg = end.repeat ? `${label} job finished (possible duplicate send)` : `${label} job finished`;
   if (outcome.kind === 'ok' || outcome.kind === 'skipped') log.info(fields, msg);
   else if (outcome.kind === 'config_error') log.error(fields, msg);
   else log.warn(fields, msg);

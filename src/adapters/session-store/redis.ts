@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import { DependencyError } from '../../domain/errors.js';
-import type { SessionRecord, SessionStore } from '../../domain/ports.js';
+import type { SessionRecord, SessionStore, StoredSession } from '../../domain/ports.js';
 import { closeRedis, redisFailure, whenReady } from '../redis.js';
 
 /**
- * KEYS: session, user index.  ARGV: id hash, user id, expires at (ms), persistent, created at.
+ * KEYS: session, user index.  ARGV: id hash, user id, expires at (ms), persistent, created at,
+ * last seen ('' when unknown), ip prefix, user agent.
  * Replaces any record under the id, indexes it by expiry, prunes the user's index of expired
  * entries and lets the index itself expire with the user's last session. A record already
  * expired is not stored.
@@ -17,6 +18,9 @@ if tonumber(ARGV[3]) <= nowMs then
   return 0
 end
 redis.call('HSET', KEYS[1], 'userId', ARGV[2], 'expiresAtMs', ARGV[3], 'persistent', ARGV[4], 'createdAtMs', ARGV[5])
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[1], 'lastSeenAtMs', ARGV[6], 'ipPrefix', ARGV[7], 'userAgent', ARGV[8])
+end
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', nowMs)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
@@ -57,7 +61,37 @@ redis.call('DEL', KEYS[1])
 return deleted
 `;
 
+/** KEYS: session.  ARGV: last seen, ip prefix, user agent. Only a session that exists is touched. */
+const TOUCH_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'lastSeenAtMs', ARGV[1], 'ipPrefix', ARGV[2], 'userAgent', ARGV[3])
+return 1
+`;
+
+function toRecord(fields: Record<string, string>): SessionRecord | null {
+  if (fields.userId === undefined || fields.expiresAtMs === undefined) return null;
+  const record: SessionRecord = {
+    userId: Number(fields.userId),
+    expiresAtMs: Number(fields.expiresAtMs),
+    persistent: fields.persistent === '1',
+    createdAtMs: Number(fields.createdAtMs),
+  };
+  if (fields.lastSeenAtMs !== undefined) record.lastSeenAtMs = Number(fields.lastSeenAtMs);
+  if (fields.ipPrefix !== undefined) record.ipPrefix = fields.ipPrefix;
+  if (fields.userAgent !== undefined) record.userAgent = fields.userAgent;
+  // Redis expires the key itself; this also covers a key that lost its lifetime.
+  return record.expiresAtMs > Date.now() ? record : null;
+}
+
 interface SessionScripts {
+  meiduoUsersSessionTouch(
+    sessionKey: string,
+    lastSeenAtMs: string,
+    ipPrefix: string,
+    userAgent: string,
+  ): Promise<number>;
   meiduoUsersSessionCreate(
     sessionKey: string,
     indexKey: string,
@@ -66,6 +100,9 @@ interface SessionScripts {
     expiresAtMs: string,
     persistent: string,
     createdAtMs: string,
+    lastSeenAtMs: string,
+    ipPrefix: string,
+    userAgent: string,
   ): Promise<number>;
   meiduoUsersSessionDelete(sessionKey: string, indexPrefix: string, idHash: string): Promise<number>;
   meiduoUsersSessionDeleteAll(indexKey: string, sessionPrefix: string, userId: string): Promise<number>;
@@ -83,6 +120,7 @@ export function createRedisSessionStore(redis: Redis, options: { keyPrefix: stri
   redis.defineCommand('meiduoUsersSessionCreate', { numberOfKeys: 2, lua: CREATE_LUA });
   redis.defineCommand('meiduoUsersSessionDelete', { numberOfKeys: 1, lua: DELETE_LUA });
   redis.defineCommand('meiduoUsersSessionDeleteAll', { numberOfKeys: 1, lua: DELETE_ALL_LUA });
+  redis.defineCommand('meiduoUsersSessionTouch', { numberOfKeys: 1, lua: TOUCH_LUA });
   const scripts = redis as unknown as SessionScripts;
 
   const run = async <T>(command: () => Promise<T>): Promise<T> => {
@@ -105,21 +143,41 @@ export function createRedisSessionStore(redis: Redis, options: { keyPrefix: stri
           String(record.expiresAtMs),
           record.persistent ? '1' : '0',
           String(record.createdAtMs),
+          record.lastSeenAtMs === undefined ? '' : String(record.lastSeenAtMs),
+          record.ipPrefix ?? '',
+          record.userAgent ?? '',
         );
       }),
 
     get: (idHash) =>
-      run(async (): Promise<SessionRecord | null> => {
-        const fields = await redis.hgetall(sessionPrefix + idHash);
-        if (fields.userId === undefined || fields.expiresAtMs === undefined) return null;
-        const record: SessionRecord = {
-          userId: Number(fields.userId),
-          expiresAtMs: Number(fields.expiresAtMs),
-          persistent: fields.persistent === '1',
-          createdAtMs: Number(fields.createdAtMs),
-        };
-        // Redis expires the key itself; this also covers a key that lost its lifetime.
-        return record.expiresAtMs > Date.now() ? record : null;
+      run(async (): Promise<SessionRecord | null> => toRecord(await redis.hgetall(sessionPrefix + idHash))),
+
+    listForUser: (userId) =>
+      run(async () => {
+        const ids = await redis.zrangebyscore(indexPrefix + userId, Date.now(), '+inf');
+        if (ids.length === 0) return [];
+        const pipeline = redis.pipeline();
+        for (const id of ids) pipeline.hgetall(sessionPrefix + id);
+        const replies = (await pipeline.exec()) ?? [];
+        const sessions: StoredSession[] = [];
+        ids.forEach((idHash, i) => {
+          const [err, fields] = replies[i] ?? [];
+          if (err) throw err;
+          const record = toRecord((fields ?? {}) as Record<string, string>);
+          // An id left in the index whose record now belongs elsewhere is not this user's.
+          if (record && record.userId === userId) sessions.push({ idHash, record });
+        });
+        return sessions;
+      }),
+
+    touch: (idHash, seen) =>
+      run(async () => {
+        await scripts.meiduoUsersSessionTouch(
+          sessionPrefix + idHash,
+          String(seen.lastSeenAtMs),
+          seen.ipPrefix,
+          seen.userAgent,
+        );
       }),
 
     delete: (idHash) =>

@@ -11,6 +11,28 @@ interface Row {
   expires_at_ms: number;
   persistent: number;
   created_at_ms: number;
+  last_seen_at_ms: number | null;
+  ip_prefix: string | null;
+  user_agent: string | null;
+}
+
+/** Session metadata of the user centre (API.md §3), added in place to a file made before it. */
+const META_COLUMNS = {
+  last_seen_at_ms: 'INTEGER',
+  ip_prefix: 'TEXT',
+  user_agent: 'TEXT',
+} as const;
+
+function toRecord(row: Row): SessionRecord {
+  return {
+    userId: row.user_id,
+    expiresAtMs: row.expires_at_ms,
+    persistent: row.persistent === 1,
+    createdAtMs: row.created_at_ms,
+    ...(row.last_seen_at_ms === null ? {} : { lastSeenAtMs: row.last_seen_at_ms }),
+    ...(row.ip_prefix === null ? {} : { ipPrefix: row.ip_prefix }),
+    ...(row.user_agent === null ? {} : { userAgent: row.user_agent }),
+  };
 }
 
 /**
@@ -30,15 +52,36 @@ export function createSqliteSessionStore(db: SqliteDatabase, clock: Clock): Sess
     CREATE INDEX IF NOT EXISTS meiduo_users_sessions_user ON meiduo_users_sessions (user_id);
     CREATE INDEX IF NOT EXISTS meiduo_users_sessions_expires ON meiduo_users_sessions (expires_at_ms);
   `);
-
-  const insert = db.prepare<[string, number, number, number, number]>(
-    `INSERT INTO meiduo_users_sessions (id_hash, user_id, expires_at_ms, persistent, created_at_ms)
-     VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (id_hash) DO UPDATE SET user_id = excluded.user_id, expires_at_ms = excluded.expires_at_ms,
-       persistent = excluded.persistent, created_at_ms = excluded.created_at_ms`,
+  const present = new Set(
+    db
+      .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('meiduo_users_sessions')")
+      .all()
+      .map((c) => c.name),
   );
+  for (const [column, type] of Object.entries(META_COLUMNS)) {
+    if (!present.has(column)) db.exec(`ALTER TABLE meiduo_users_sessions ADD COLUMN ${column} ${type}`);
+  }
+
+  const insert = db.prepare<
+    [string, number, number, number, number, number | null, string | null, string | null]
+  >(
+    `INSERT INTO meiduo_users_sessions
+       (id_hash, user_id, expires_at_ms, persistent, created_at_ms, last_seen_at_ms, ip_prefix, user_agent)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (id_hash) DO UPDATE SET user_id = excluded.user_id, expires_at_ms = excluded.expires_at_ms,
+       persistent = excluded.persistent, created_at_ms = excluded.created_at_ms,
+       last_seen_at_ms = excluded.last_seen_at_ms, ip_prefix = excluded.ip_prefix,
+       user_agent = excluded.user_agent`,
+  );
+  const FIELDS = 'user_id, expires_at_ms, persistent, created_at_ms, last_seen_at_ms, ip_prefix, user_agent';
   const selectLive = db.prepare<[string, number], Row>(
-    `SELECT user_id, expires_at_ms, persistent, created_at_ms FROM meiduo_users_sessions
+    `SELECT ${FIELDS} FROM meiduo_users_sessions WHERE id_hash = ? AND expires_at_ms > ?`,
+  );
+  const selectLiveOfUser = db.prepare<[number, number], Row & { id_hash: string }>(
+    `SELECT id_hash, ${FIELDS} FROM meiduo_users_sessions WHERE user_id = ? AND expires_at_ms > ?`,
+  );
+  const touchLive = db.prepare<[number, string, string, string, number]>(
+    `UPDATE meiduo_users_sessions SET last_seen_at_ms = ?, ip_prefix = ?, user_agent = ?
      WHERE id_hash = ? AND expires_at_ms > ?`,
   );
   const deleteOne = db.prepare<[string]>('DELETE FROM meiduo_users_sessions WHERE id_hash = ?');
@@ -84,6 +127,9 @@ export function createSqliteSessionStore(db: SqliteDatabase, clock: Clock): Sess
             record.expiresAtMs,
             record.persistent ? 1 : 0,
             record.createdAtMs,
+            record.lastSeenAtMs ?? null,
+            record.ipPrefix ?? null,
+            record.userAgent ?? null,
           ),
         true,
       ),
@@ -91,14 +137,21 @@ export function createSqliteSessionStore(db: SqliteDatabase, clock: Clock): Sess
     get: (idHash) =>
       guarded((nowMs): SessionRecord | null => {
         const row = selectLive.get(idHash, nowMs);
-        if (!row) return null;
-        return {
-          userId: row.user_id,
-          expiresAtMs: row.expires_at_ms,
-          persistent: row.persistent === 1,
-          createdAtMs: row.created_at_ms,
-        };
+        return row ? toRecord(row) : null;
       }, false),
+
+    listForUser: (userId) =>
+      guarded(
+        (nowMs) =>
+          selectLiveOfUser.all(userId, nowMs).map((row) => ({ idHash: row.id_hash, record: toRecord(row) })),
+        false,
+      ),
+
+    touch: (idHash, seen) =>
+      guarded(
+        (nowMs) => void touchLive.run(seen.lastSeenAtMs, seen.ipPrefix, seen.userAgent, idHash, nowMs),
+        false,
+      ),
 
     delete: (idHash) => guarded(() => void deleteOne.run(idHash), true),
 

@@ -185,6 +185,19 @@ export function createKyselyUserRepository(database: UserDatabase): UserReposito
   };
   const user = (row: Row | undefined): User | null => (row ? toUser(row) : null);
 
+  /**
+   * MySQL counts only rows it changed, so an address already active reports 0 there: read it
+   * back to answer the same on every database.
+   */
+  async function emailIsActive(id: number, email: string): Promise<boolean> {
+    const row = await db
+      .selectFrom('tb_users')
+      .select(['email', 'email_active'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row !== undefined && row.email === email && toBool(row.email_active);
+  }
+
   return {
     countByUsername: (username) => guard(() => countByUsername(username)),
     countByMobile: (mobile) => guard(() => countByMobile(mobile)),
@@ -195,6 +208,35 @@ export function createKyselyUserRepository(database: UserDatabase): UserReposito
     updatePassword: (id, passwordHash) =>
       guard(async () => {
         await db.updateTable('tb_users').set({ password: passwordHash }).where('id', '=', id).execute();
+      }),
+    setEmail: (id, email) =>
+      guard(async () => {
+        await db
+          .updateTable('tb_users')
+          .set({ email, email_active: bool(false) })
+          .where('id', '=', id)
+          .execute();
+      }),
+    activateEmail: (id, email) =>
+      guard(async () => {
+        // Only while the address is still the one the link was made for (a newer binding wins).
+        const result = await db
+          .updateTable('tb_users')
+          .set({ email_active: bool(true) })
+          .where('id', '=', id)
+          .where('email', '=', email)
+          .executeTakeFirst();
+        return Number(result.numUpdatedRows) > 0 || (await emailIsActive(id, email));
+      }),
+    updateMobile: (id, mobile) =>
+      guard(async () => {
+        try {
+          await db.updateTable('tb_users').set({ mobile }).where('id', '=', id).execute();
+          return true;
+        } catch (err) {
+          if (isUniqueViolation(err)) return false;
+          throw err;
+        }
       }),
     updateLastLogin: (id, at) =>
       guard(async () => {

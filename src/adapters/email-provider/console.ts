@@ -1,0 +1,18 @@
+import type { EmailMessage, EmailProvider, SendOutcome } from '../../domain/ports.js';
+
+/**
+ * The embedded default's provider: prints the mail's address and its link, as the console SMS
+ * provider prints codes. With the SMS console provider, the only place a secret is written out.
+ */
+export function createConsoleEmailProvider(
+  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+): EmailProvider {
+  return {
+    name: 'console',
+    async send(message: EmailMessage): Promise<SendOutcome> {
+      const link = /https?:\/\/\S+/.exec(message.text)?.[0] ?? '';
+      write(`[email: ${message.to}] [verify_url: ${link}]`);
+      return { kind: 'ok', provider: 'console' };
+    },
+  };
+}

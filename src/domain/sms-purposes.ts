@@ -1,0 +1,172 @@
+import { captchaMatches } from './captcha.js';
+import { ApiError, DependencyError, type ErrorId } from './errors.js';
+import { KEY_PREFIX } from './keys.js';
+import { chinaDayWindow, fixedWindow, quota } from './limits.js';
+import type { CheckCodeResult, Clock, CodeStore, JobQueue, Quota, SmsPurpose } from './ports.js';
+import { imageCodeKey, type VerificationSettings } from './verification.js';
+
+/*
+ * SMS codes of the user centre (API.md §2 "User centre", §3): the registration's rules under
+ * keys of their own, so that a registration code never resets a password or changes a
+ * mobile, nor the reverse.
+ */
+
+export const passwordResetCodeKey = (mobile: string) => `${KEY_PREFIX}reset-sms:${mobile}`;
+const passwordResetFlagKey = (mobile: string) => `${KEY_PREFIX}reset-flag:${mobile}`;
+const passwordResetAttemptsKey = (mobile: string) => `${KEY_PREFIX}reset-attempts:${mobile}`;
+export const mobileChangeCodeKey = (mobile: string) => `${KEY_PREFIX}mobile-sms:${mobile}`;
+const mobileChangeFlagKey = (mobile: string) => `${KEY_PREFIX}mobile-flag:${mobile}`;
+const mobileChangeAttemptsKey = (mobile: string) => `${KEY_PREFIX}mobile-attempts:${mobile}`;
+
+type CodePurpose = Extract<SmsPurpose, 'password_reset' | 'mobile_change'>;
+
+const KEYS: Record<CodePurpose, (mobile: string) => { code: string; flag: string; attempts: string }> = {
+  password_reset: (m) => ({
+    code: passwordResetCodeKey(m),
+    flag: passwordResetFlagKey(m),
+    attempts: passwordResetAttemptsKey(m),
+  }),
+  mobile_change: (m) => ({
+    code: mobileChangeCodeKey(m),
+    flag: mobileChangeFlagKey(m),
+    attempts: mobileChangeAttemptsKey(m),
+  }),
+};
+
+export type PurposeSettings = Pick<
+  VerificationSettings,
+  | 'SMS_CODE_TTL_SECONDS'
+  | 'SMS_RESEND_INTERVAL_SECONDS'
+  | 'SMS_PER_MOBILE_PER_DAY'
+  | 'SMS_PER_IP_PER_HOUR'
+  | 'SMS_GLOBAL_PER_HOUR'
+  | 'RATE_LIMITS'
+  | 'TEST_CAPTCHA_ANSWER'
+> & { SMS_CODE_MAX_ATTEMPTS: number };
+
+export interface PurposeCodesDeps {
+  codeStore: CodeStore;
+  queue: JobQueue;
+  clock: Clock;
+  settings: PurposeSettings;
+  newSmsCode: () => string;
+}
+
+/** 13812345678 → 138****5678 (API.md: the answer of POST /password_reset/sms_codes/). */
+export function maskedMobile(mobile: string): string {
+  return `${mobile.slice(0, 3)}****${mobile.slice(-4)}`;
+}
+
+/** Image codes, issuing and checking the user centre's SMS codes. */
+export function createPurposeCodes(deps: PurposeCodesDeps) {
+  const { codeStore, queue, clock, settings } = deps;
+  const limitsOn = settings.RATE_LIMITS === 'on';
+
+  /**
+   * The same counters as the registration's quotas (limits.ts names): they count messages a
+   * phone, an address, the service receive, whatever the purpose.
+   */
+  function quotas(mobile: string, client: string): Quota[] {
+    if (!limitsOn) return [];
+    const now = clock.nowMs();
+    const list: Quota[] = [];
+    if (settings.SMS_PER_IP_PER_HOUR > 0)
+      list.push(
+        quota(fixedWindow('sms-ip', client, 3600, now), settings.SMS_PER_IP_PER_HOUR, 'SMS_IP_LIMIT'),
+      );
+    if (settings.SMS_PER_MOBILE_PER_DAY > 0)
+      list.push(
+        quota(chinaDayWindow('sms-mobile', mobile, now), settings.SMS_PER_MOBILE_PER_DAY, 'SMS_DAILY_LIMIT'),
+      );
+    if (settings.SMS_GLOBAL_PER_HOUR > 0)
+      list.push(
+        quota(
+          fixedWindow('sms-global', 'all', 3600, now),
+          settings.SMS_GLOBAL_PER_HOUR,
+          'SMS_BUDGET_EXHAUSTED',
+        ),
+      );
+    return list;
+  }
+
+  return {
+    /**
+     * One use of the image code and its compare, alone: for an answer that must come after a
+     * solved captcha but issues nothing (an unknown account).
+     */
+    async spendImageCode(imageCode: string, imageCodeId: string): Promise<void> {
+      const stored = imageCodeId.length <= 128 ? await codeStore.take(imageCodeKey(imageCodeId)) : null;
+      if (stored === null) throw new ApiError('IMAGE_CODE_EXPIRED');
+      const testAnswer = settings.TEST_CAPTCHA_ANSWER;
+      const right =
+        captchaMatches(imageCode, stored) ||
+        (testAnswer !== undefined && captchaMatches(imageCode, testAnswer));
+      if (!right) throw new ApiError('IMAGE_CODE_WRONG');
+    },
+
+    /**
+     * Flag, code and quotas in one atomic step, then the job; a job that cannot be queued
+     * undoes the flag and the code (503). `binding` is stored before the code (`{binding}:{code}`).
+     */
+    async issue(
+      purpose: CodePurpose,
+      mobile: string,
+      client: string,
+      image: { code: string; id: string },
+      binding?: string,
+    ): Promise<void> {
+      const keys = KEYS[purpose](mobile);
+      const code = deps.newSmsCode();
+      // The resend block (before the image code is spent), one use of the image code, its
+      // compare, quotas, flag and code: one atomic step, as for registration codes.
+      const result = await codeStore.issueCode({
+        flagKey: keys.flag,
+        flagTtlSeconds: settings.SMS_RESEND_INTERVAL_SECONDS,
+        imageKey: imageCodeKey(image.id.length <= 128 ? image.id : ''),
+        guess: image.code,
+        alsoAccept: settings.TEST_CAPTCHA_ANSWER,
+        codeKey: keys.code,
+        code: binding === undefined ? code : `${binding}:${code}`,
+        codeTtlSeconds: settings.SMS_CODE_TTL_SECONDS,
+        attemptsKey: keys.attempts,
+        quotas: quotas(mobile, client),
+      });
+      if (result.kind === 'flagged')
+        throw new ApiError('SMS_TOO_FREQUENT', { retry_after: result.retryAfterSeconds });
+      if (result.kind === 'expired') throw new ApiError('IMAGE_CODE_EXPIRED');
+      if (result.kind === 'wrong') throw new ApiError('IMAGE_CODE_WRONG');
+      if (result.kind === 'limited')
+        throw new ApiError(result.id as ErrorId, { retry_after: result.retryAfterSeconds });
+      // No list or ratio input is given, so the store never answers `blocked` here.
+      if (result.kind === 'blocked') throw new ApiError('SMS_BLOCKED');
+      try {
+        await queue.enqueue({ mobile, purpose });
+      } catch (err) {
+        await codeStore.delete(keys.flag, keys.code).catch(() => {});
+        throw err instanceof DependencyError ? err : new DependencyError('queue', err);
+      }
+    },
+
+    /** Atomic guess (constant time, counted); throws SMS_CODE_EXPIRED / SMS_CODE_WRONG. */
+    async check(purpose: CodePurpose, mobile: string, guess: string): Promise<void> {
+      const keys = KEYS[purpose](mobile);
+      const result: CheckCodeResult = await codeStore.checkCode({
+        codeKey: keys.code,
+        attemptsKey: keys.attempts,
+        guess,
+        maxAttempts: settings.SMS_CODE_MAX_ATTEMPTS,
+      });
+      if (result.kind === 'expired') throw new ApiError('SMS_CODE_EXPIRED');
+      if (result.kind === 'wrong')
+        throw new ApiError('SMS_CODE_WRONG', { attempts_left: result.attemptsLeft });
+    },
+
+    /** The code has served its one use. */
+    async spend(purpose: CodePurpose, mobile: string): Promise<void> {
+      const keys = KEYS[purpose](mobile);
+      await codeStore.delete(keys.code, keys.attempts);
+    },
+  };
+}
+
+export type PurposeCodes = ReturnType<typeof createPurposeCodes>;
