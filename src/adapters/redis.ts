@@ -2,6 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { parseRedisUrl, type RedisTarget } from '../config.js';
 import { withDeadline } from '../deadline.js';
+import { DependencyError } from '../domain/errors.js';
 import { KEY_PREFIX } from '../domain/keys.js';
 
 /*
@@ -206,6 +207,22 @@ export function whenReady(redis: Redis, timeoutMs: number = READY_WAIT_MS): Prom
   if (redis.status === 'end') return Promise.reject(new Error('redis connection closed'));
   if (redis.status === 'wait') redis.connect().catch(() => {});
   return withDeadline(readyPromise(redis), timeoutMs, `redis readiness (${redis.status})`);
+}
+
+/**
+ * How a store runs its commands: waits briefly for a connection that is coming up (whenReady),
+ * and turns any failure into a DependencyError of `dependency` (a 503 for the caller) whose
+ * cause carries no command arguments (redisFailure).
+ */
+export function guarded(redis: Redis, dependency: DependencyError['dependency']) {
+  return async <T>(command: () => Promise<T>): Promise<T> => {
+    try {
+      await whenReady(redis);
+      return await command();
+    } catch (err) {
+      throw new DependencyError(dependency, redisFailure(err));
+    }
+  };
 }
 
 /** Replicas that must acknowledge a write before it counts as done (Redis WAIT). */

@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
-import { DependencyError } from '../../domain/errors.js';
 import type { AttemptResult, CheckCodeResult, CodeStore, IssueResult } from '../../domain/ports.js';
-import { awaitReplicas, closeRedis, type ReplicaAcks, redisFailure, whenReady } from '../redis.js';
+import { awaitReplicas, closeRedis, guarded, type ReplicaAcks } from '../redis.js';
 
 /**
  * Adds 1; the lifetime is set only when the counter is created (a fixed window). A counter
@@ -256,15 +255,7 @@ export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks
   redis.defineCommand('meiduoUsersRefundAttempt', { lua: REFUND_ATTEMPT_LUA });
   const scripts = redis as unknown as CodeScripts;
 
-  /** Waits briefly for a connection that is coming up; any failure is a 503 for the caller. */
-  const run = async <T>(command: () => Promise<T>): Promise<T> => {
-    try {
-      await whenReady(redis);
-      return await command();
-    } catch (err) {
-      throw new DependencyError('code-store', redisFailure(err));
-    }
-  };
+  const run = guarded(redis, 'code-store');
 
   return {
     get: (key) => run(() => redis.get(key)),

@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
-import { DependencyError } from '../../domain/errors.js';
 import type { SessionRecord, SessionStore, StoredSession } from '../../domain/ports.js';
-import { closeRedis, redisFailure, whenReady } from '../redis.js';
+import { closeRedis, guarded } from '../redis.js';
 
 /**
  * KEYS: session, user index.  ARGV: id hash, user id, expires at (ms), persistent, created at,
@@ -123,14 +122,7 @@ export function createRedisSessionStore(redis: Redis, options: { keyPrefix: stri
   redis.defineCommand('meiduoUsersSessionTouch', { numberOfKeys: 1, lua: TOUCH_LUA });
   const scripts = redis as unknown as SessionScripts;
 
-  const run = async <T>(command: () => Promise<T>): Promise<T> => {
-    try {
-      await whenReady(redis);
-      return await command();
-    } catch (err) {
-      throw new DependencyError('session-store', redisFailure(err));
-    }
-  };
+  const run = guarded(redis, 'session-store');
 
   return {
     create: (idHash, record) =>
