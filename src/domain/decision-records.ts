@@ -79,6 +79,7 @@ export function createDecisionRecorder(deps: {
   let timer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> | undefined;
   let lastPurgeMs = Number.NEGATIVE_INFINITY;
+  let lastFailureLogMs = Number.NEGATIVE_INFINITY;
   let closed = false;
 
   const prefixOf = (ip: string) =>
@@ -144,10 +145,15 @@ export function createDecisionRecorder(deps: {
         if (removed > 0) log.info({ removed }, 'old SMS decision records removed');
       }
     } catch (err) {
-      log.warn(
-        { err, pending: decisions.length + deliveries.length },
-        'SMS decision records not written yet',
-      );
+      // Once per outage minute, not once per retry.
+      const nowMs = clock.nowMs();
+      if (nowMs - lastFailureLogMs >= 60_000) {
+        lastFailureLogMs = nowMs;
+        log.warn(
+          { err, pending: decisions.length + deliveries.length },
+          'SMS decision records not written yet',
+        );
+      }
       schedule();
     }
     if (dropped > 0) {
