@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DJANGO, REDIS_SERVER } from './config.js';
 import { freePort, processTree, ROOT } from './lib/process.js';
+import { sentCounter } from './lib/sent-counter.js';
 
 export const DJANGO_DIR = join(ROOT, 'bench/django');
 const PYTHON = '/usr/bin/python3';
@@ -89,18 +90,6 @@ export interface DjangoStack {
   stop(): Promise<void>;
 }
 
-const SENT = /\[sms_code: \d{6}\]/g;
-
-function countSent(file: string, upTo?: number): number {
-  const text = readFileSync(file);
-  return (
-    text
-      .subarray(0, upTo ?? text.length)
-      .toString('latin1')
-      .match(SENT) ?? []
-  ).length;
-}
-
 async function until(what: string, ok: () => boolean | Promise<boolean>, seconds = 60): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline) {
@@ -142,14 +131,16 @@ export async function startDjango(): Promise<DjangoStack> {
     openSync(celeryLog, 'w'),
   );
   const url = `http://127.0.0.1:${port}`;
+  const counter = sentCounter(celeryLog);
   const stack: DjangoStack = {
     url,
-    sent: () => countSent(celeryLog),
-    logSize: () => readFileSync(celeryLog).length,
-    sentBefore: (offset) => countSent(celeryLog, offset),
+    sent: () => counter.count(),
+    logSize: () => counter.size(),
+    sentBefore: (offset) => counter.count(offset),
     pids: () => [web, celery].flatMap((child) => (child.pid ? processTree(child.pid) : [])),
     async stop() {
       await Promise.all([stopGroup(web), stopGroup(celery)]);
+      counter.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

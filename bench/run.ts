@@ -75,6 +75,7 @@ async function baselines(): Promise<Baselines> {
 }
 
 async function main(): Promise<void> {
+  const startedAt = Date.now();
   const loadAtStart = loadavg();
   log(`building the service (npm run build)${QUICK ? '; QUICK run' : ''}`);
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -162,6 +163,7 @@ async function main(): Promise<void> {
   } else {
     log('\nwrote bench/results/latest.json (quick/partial run: docs/bench left as they were)');
   }
+  log(`the bench took ${((Date.now() - startedAt) / 60_000).toFixed(1)} min`);
 }
 
 main().catch((err: unknown) => {

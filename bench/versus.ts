@@ -5,7 +5,7 @@
  * survives a noisy machine. Both stacks stay up through the runs; after every run that
  * enqueues SMS, the side's worker(s) must have sent them all before the next run starts.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestSpec } from 'autocannon';
@@ -27,6 +27,7 @@ import {
 } from './lib/fixtures.js';
 import { type LoadSummary, load } from './lib/load.js';
 import { memoryOf, processTree, ROOT, startNode } from './lib/process.js';
+import { sentCounter } from './lib/sent-counter.js';
 
 export type SideName = 'django' | 'ours';
 
@@ -104,17 +105,6 @@ const PASSWORD = 'Passw0rdBench1';
 const okJson = /"code":\s*0[,}]/;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-const SENT = /\[sms_code: \d{6}\]/g;
-function countLines(file: string, upTo?: number): number {
-  const text = readFileSync(file);
-  return (
-    text
-      .subarray(0, upTo ?? text.length)
-      .toString('latin1')
-      .match(SENT) ?? []
-  ).length;
-}
-
 async function startOurs(): Promise<Omit<Side, 'csrf' | 'registered' | 'requested'>> {
   const dir = mkdtempSync(join(tmpdir(), 'meiduo-bench-versus-'));
   const out = join(dir, 'stdout.log');
@@ -123,16 +113,18 @@ async function startOurs(): Promise<Omit<Side, 'csrf' | 'registered' | 'requeste
     { ...VERSUS_SERVICE_ENV, REDIS_URL, DATA_DIR: dir },
     { readyPath: '/healthz', cwd: dir, name: 'versus', stdoutFile: out },
   );
+  const counter = sentCounter(out);
   return {
     name: 'ours',
     url: served.url,
     codesUrl: REDIS_URL,
-    sent: () => countLines(out),
-    logSize: () => readFileSync(out).length,
-    sentBefore: (offset) => countLines(out, offset),
+    sent: () => counter.count(),
+    logSize: () => counter.size(),
+    sentBefore: (offset) => counter.count(offset),
     pids: () => processTree(served.pid),
     async stop() {
       await served.stop();
+      counter.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -300,10 +292,13 @@ async function drain(side: Side): Promise<number> {
   const start = Date.now();
   const deadline = start + VERSUS.drainSeconds * 1000;
   while (side.sent() < side.requested) {
-    if (Date.now() > deadline)
-      throw new Error(
-        `${side.name}: ${side.requested - side.sent()} SMS still unsent after ${VERSUS.drainSeconds} s`,
+    if (Date.now() > deadline) {
+      // Reported (the end-to-end row shows the backlog); the next runs then share the machine with it.
+      log(
+        `  WARNING ${side.name}: ${side.requested - side.sent()} SMS still unsent after ${VERSUS.drainSeconds} s`,
       );
+      break;
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   return (Date.now() - start) / 1000;

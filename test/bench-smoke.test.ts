@@ -3,11 +3,14 @@
  * autocannon with its peak RSS read from /proc, and the report turns figures into targets
  * met or missed and draws one bar per target. The bench itself runs with `npm run bench`.
  */
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SERVICE_ENV, TARGETS } from '../bench/config.js';
 import { load } from '../bench/lib/load.js';
 import { ROOT, startNode } from '../bench/lib/process.js';
+import { sentCounter } from '../bench/lib/sent-counter.js';
 import { type BenchResults, evaluateTargets, replaceReadmeSection, targetsSvg } from '../bench/report.js';
 import type { VersusRun, VersusSide } from '../bench/versus.js';
 
@@ -141,5 +144,25 @@ describe('bench harness', () => {
     const out = replaceReadmeSection(readme, '## Benchmarks\n\nnew\n');
     expect(out).toBe('# x\n\n## Benchmarks\n\nnew\n\n## Next\n\nkept\n');
     expect(replaceReadmeSection('# no section\n', '## Benchmarks\n')).toBe('# no section\n');
+  });
+
+  it('counts the SMS printed in a growing log once each, a line cut by a read included', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sent-counter-'));
+    const file = join(dir, 'out.log');
+    writeFileSync(file, '{"msg":"request completed"}\n[mobile: 19000000001] [sms_code: 123456]\n');
+    const counter = sentCounter(file);
+    try {
+      expect(counter.count()).toBe(1);
+      appendFileSync(file, '[mobile: 19000000002] [sms_co');
+      const cut = counter.size();
+      expect(counter.count()).toBe(1);
+      appendFileSync(file, 'de: 654321]\n[mobile: 19000000003] [sms_code: 000001]\n');
+      expect(counter.count(cut + 4)).toBe(1);
+      expect(counter.count()).toBe(3);
+      expect(counter.count()).toBe(3);
+    } finally {
+      counter.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
