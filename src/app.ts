@@ -20,6 +20,7 @@ import { csrf } from './plugins/csrf.js';
 import { envelope } from './plugins/envelope.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { notFound } from './plugins/not-found.js';
+import { openapi } from './plugins/openapi.js';
 import { securityHeaders } from './plugins/security-headers.js';
 import { staticPages } from './plugins/static-pages.js';
 import { OPERATIONS_ADMIN_ROUTES } from './routes/admin.js';
@@ -49,13 +50,16 @@ export async function app(
   const { codeStore, clock } = deps;
 
   await fastify.register(envelope, { mode: config.ERROR_STATUS_MODE });
+  // Before every route: the OpenAPI document collects routes as they are registered.
+  await fastify.register(openapi, { mode: config.ERROR_STATUS_MODE });
+  if (deps.metrics)
+    await fastify.register(metricsPlugin, { metrics: deps.metrics, token: config.METRICS_TOKEN });
   // Bodies are application/json only (API.md §1). Fastify also parses text/plain, the type a
   // cross-site form sends without a preflight: without its parser such a body is refused by
   // its type (415) before it is read.
   fastify.removeContentTypeParser('text/plain');
-  if (deps.metrics)
-    await fastify.register(metricsPlugin, { metrics: deps.metrics, token: config.METRICS_TOKEN });
   await fastify.register(securityHeaders);
+
   await fastify.register(cookie);
   if (config.corsOrigins.length > 0) {
     await fastify.register(cors, {

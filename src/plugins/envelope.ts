@@ -8,7 +8,7 @@ export function ok(message: string, extra: Record<string, unknown> = {}) {
 }
 
 /** Statuses that the Django original sent as HTTP 200 with `code` 400 (API.md §1). */
-const MEIDUO_FOLDED = new Set([400, 401, 409, 413, 414, 415, 429]);
+export const MEIDUO_FOLDED: ReadonlySet<number> = new Set([400, 401, 409, 413, 414, 415, 429]);
 
 export type ErrorStatusMode = 'http' | 'meiduo';
 
