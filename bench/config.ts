@@ -7,7 +7,10 @@ import { availableParallelism } from 'node:os';
 export const QUICK = process.env.BENCH_QUICK === '1';
 /** BENCH_CPU_PROF=1: the web processes run with --cpu-prof (profiles in bench/results/profiles). */
 export const CPU_PROFILE = process.env.BENCH_CPU_PROF === '1';
-/** BENCH_ONLY=hello,sms_codes,…: run only these parts (for diagnosis; targets then stay partly open). */
+/**
+ * BENCH_ONLY=django,baselines,embedded,redis-postgres,queue (any of them): run only these parts
+ * (for diagnosis; targets then stay partly open).
+ */
 export const ONLY = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((s) => s.trim())

@@ -411,7 +411,8 @@ function versusSetup(v: VersusResults): string {
   return (
     `Django 3.2 (bench/django: the course’s views) under gunicorn with ${workers} sync workers (which close each connection after its answer) and Celery with ` +
     `concurrency ${workers}; meiduo-users as \`npm start\` with REDIS_URL, PASSWORD_HASHER=pbkdf2_sha256, ` +
-    `PBKDF2_ITERATIONS=260000, RATE_LIMITS=off and every other setting at its default; both on the same ` +
+    `PBKDF2_ITERATIONS=260000, RATE_LIMITS=off and every other setting at its default (so its SMS worker runs ` +
+    `inside its web process(es)); both on the same ` +
     `Redis server (databases of their own) and each on a SQLite file (ours: its default; the same kind for both, and /register/ and /login/ are bound by the hash, not the insert). autocannon, ${v.connections} connections, ` +
     `${v.durationSeconds} s per run, each request with its own image code, mobile or user; each kind run ` +
     `Django, meiduo-users, ${v.rounds > 1 ? 'Django, meiduo-users ' : ''}(figures: mean of the rounds; ratio: ` +
