@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Deps } from './deps.js';
 import { type Accounts, createAccounts } from './domain/accounts.js';
@@ -15,6 +16,7 @@ import { createRegistration } from './domain/registration.js';
 import { createSessions } from './domain/sessions-list.js';
 import { createPurposeCodes } from './domain/sms-purposes.js';
 import { createVerification } from './domain/verification.js';
+import { createOutageLog } from './outages.js';
 import { admin } from './plugins/admin.js';
 import { csrf } from './plugins/csrf.js';
 import { envelope } from './plugins/envelope.js';
@@ -49,7 +51,14 @@ export async function app(
   const { config, deps } = opts;
   const { codeStore, clock } = deps;
 
-  await fastify.register(envelope, { mode: config.ERROR_STATUS_MODE });
+  const outages = createOutageLog(fastify.log as unknown as Logger, {
+    database: () => deps.users.ping(),
+    'code-store': () => deps.codeStore.ping(),
+    'session-store': () => deps.sessionStore.ping(),
+    queue: () => deps.queue.ping(),
+  });
+  fastify.addHook('onClose', async () => outages.close());
+  await fastify.register(envelope, { mode: config.ERROR_STATUS_MODE, outages });
   // Before every route: the OpenAPI document collects routes as they are registered.
   await fastify.register(openapi, { mode: config.ERROR_STATUS_MODE });
   if (deps.metrics)

@@ -32,7 +32,7 @@ import type {
 } from './domain/ports.js';
 import { createSmsLists, type SmsLists } from './domain/sms-lists.js';
 import { EMAIL_JOB_KIND } from './jobs/send-email.js';
-import { migrateToLatest } from './migrations/index.js';
+import { migrateToLatest, schemaGaps } from './migrations/index.js';
 
 /** Everything the app talks to; tests may replace any part. */
 export interface Deps {
@@ -55,6 +55,8 @@ export interface Deps {
   audit: AuditLog;
   /** Prometheus metrics, when METRICS_TOKEN or METRICS_PORT is set (docs/operations.md). */
   metrics?: Metrics;
+  /** What the database lacks of the schema the service needs (src/migrations: schemaGaps). */
+  schemaGaps(): Promise<string[]>;
   /** Closes everything in reverse order of opening. */
   close(): Promise<void>;
 }
@@ -191,6 +193,7 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       }),
       decisions,
       audit: createKyselyAuditLog(userDb),
+      schemaGaps: () => schemaGaps(userDb),
       close: async () => {
         for (const close of closers.reverse()) {
           await close().catch((err: unknown) => log.error({ err }, 'error while closing'));

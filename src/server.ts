@@ -2,7 +2,7 @@ import { buildServer } from './build.js';
 import { ConfigError } from './config.js';
 import { createDeps } from './deps.js';
 import { createLogger } from './logger.js';
-import { loadConfigOrExit, startMetricsPort, startSmsWorker } from './startup.js';
+import { loadConfigOrExit, requireSchema, startMetricsPort, startSmsWorker } from './startup.js';
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
 
@@ -12,6 +12,10 @@ async function main() {
   for (const warning of config.warnings) log.warn(warning);
 
   const deps = await createDeps(config, log, { migrate: config.database.kind === 'sqlite' });
+  await requireSchema(deps, log).catch(async (err: unknown) => {
+    await deps.close();
+    throw err;
+  });
   if (config.RUN_WORKER) startSmsWorker(deps, config, log);
   const server = await buildServer(config, deps, log);
   await server.listen({ host: config.HOST, port: config.PORT });

@@ -77,3 +77,25 @@ export async function startMetricsPort(
   });
   return () => new Promise<void>((resolve) => server.close(() => resolve()));
 }
+
+/**
+ * The start refuses a database that answers but lacks the schema (`npm run migrate` not run
+ * on a server database): serving would answer 503 on every user route while /sms_codes/ kept
+ * sending SMS for registrations that cannot succeed. The message says what is missing and
+ * what to run. A database that does not answer yet is no reason to refuse: the pools heal
+ * and /readyz answers 503 until it does.
+ */
+export async function requireSchema(deps: Deps, log: Logger): Promise<void> {
+  try {
+    await deps.users.ping();
+  } catch {
+    log.warn('the database does not answer at start; /readyz answers 503 until it does');
+    return;
+  }
+  const gaps = await deps.schemaGaps();
+  if (gaps.length > 0) {
+    throw new Error(
+      `the database lacks ${gaps.join(', ')}: run \`npm run migrate\` with the same DATABASE_URL, then start again`,
+    );
+  }
+}

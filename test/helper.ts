@@ -159,6 +159,8 @@ export async function buildTestApp(
     backend?: StoreBackend;
     database?: DatabaseKind;
     startWorker?: boolean;
+    /** false: leave a server database as `npm run migrate` would find it (default true). */
+    migrate?: boolean;
     dataDir?: string;
     pagesDir?: string;
     /** Another email provider (an SMTP one, in the SMTP tests). */
@@ -189,7 +191,7 @@ export async function buildTestApp(
   const recorder = recordingProvider();
   const mailRecorder = recordingEmail();
   const deps = await createDeps(config, log, {
-    migrate: true,
+    migrate: options.migrate ?? true,
     clock,
     sms: recorder.provider,
     email: options.email ?? mailRecorder.provider,

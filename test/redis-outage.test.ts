@@ -91,6 +91,42 @@ describe.skipIf(!redisUp)('Redis outage', () => {
     expect(await smsCode(t, c, mobile)).toMatch(/^\d{6}$/);
   });
 
+  it('logs a stack once per dependency per outage, one line per failed request, and the recovery', async () => {
+    const parsed = (from = 0) =>
+      t.logs.slice(from).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const count = (lines: Array<Record<string, unknown>>, msg: string) =>
+      lines.filter((l) => String(l.msg).startsWith(msg)).length;
+    // earlier outages of this file are over (each 'failed' has its 'recovered')
+    await until('earlier outages closed', async () => {
+      const all = parsed();
+      return count(all, 'dependency failed') === count(all, 'dependency recovered') ? true : undefined;
+    });
+    const c = t.client();
+    c.cookies.set('sessionid', 'k'.repeat(32));
+    const from = t.logs.length;
+    await relay.down();
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => [c.get(`/image_codes/flood-${i}/`), c.get('/info/')]).flat(),
+    );
+    for (const res of answers) expect(res.statusCode).toBe(503);
+    const during = parsed(from);
+    const withStack = during.filter((l) => JSON.stringify(l).includes('"stack"'));
+    expect(withStack.map((l) => l.dependency).sort()).toEqual(['code-store', 'session-store']);
+    // every failed request has its line: the first of each dependency with the stack, the rest without
+    expect(count(during, 'dependency failed')).toBe(2);
+    expect(count(during, 'dependency still unavailable')).toBe(38);
+
+    await relay.up();
+    const recovered = await until('the recovery lines', async () => {
+      const lines = parsed(from).filter((l) => l.msg === 'dependency recovered');
+      return lines.length === 2 ? lines : undefined;
+    });
+    expect(recovered.map((l) => [l.dependency, l.failedRequests]).sort()).toEqual([
+      ['code-store', 20],
+      ['session-store', 20],
+    ]);
+  });
+
   it('answers 503 when Redis stops answering without closing connections', async () => {
     const c = t.client();
     await relay.hang();

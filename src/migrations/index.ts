@@ -1,4 +1,4 @@
-import { type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import { type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import type { UserDatabase, UserDialect } from '../adapters/user-repository/connection.js';
 import { tbUsersMigration, tbUsersOrigin } from './001_tb_users.js';
 import { smsAbuseMigration } from './002_sms_abuse.js';
@@ -58,4 +58,31 @@ export async function migrateToLatest(database: UserDatabase): Promise<Migration
 /** Undoes the last migration run. */
 export async function migrateDown(database: UserDatabase): Promise<MigrationReport> {
   return report(database, await migrator(database).migrateDown());
+}
+
+/**
+ * What the service needs of the database and does not find there: `table tb_users` and the
+ * migrations not run, by name; empty when the schema is complete. Read only (it never
+ * creates the bookkeeping table), two small queries, cheap enough for /readyz. A database
+ * that does not answer looks like one without a schema: ping it first to tell them apart.
+ */
+export async function schemaGaps(database: UserDatabase): Promise<string[]> {
+  const gaps: string[] = [];
+  try {
+    await database.db.selectFrom('tb_users').select('id').limit(1).execute();
+  } catch {
+    gaps.push('table tb_users');
+  }
+  let done = new Set<string>();
+  try {
+    const { rows } = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(
+      database.db,
+    );
+    done = new Set(rows.map((row) => row.name));
+  } catch {
+    // no bookkeeping table: no migration has run
+  }
+  for (const name of Object.keys(migrations(database.dialect)))
+    if (!done.has(name)) gaps.push(`migration ${name}`);
+  return gaps;
 }

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { Logger } from 'pino';
 import { ApiError, DependencyError, type ErrorExtra, type ErrorId } from '../domain/errors.js';
+import type { OutageLog } from '../outages.js';
 
 /** Success body: `code` 0 and the message under both keys the Meiduo front ends read. */
 export function ok(message: string, extra: Record<string, unknown> = {}) {
@@ -62,7 +64,7 @@ function fastifyErrorId(err: { code?: string; statusCode?: number; validation?: 
  * HTML), with the details only in the log.
  */
 export const envelope = fp(
-  async (app: FastifyInstance, opts: { mode: ErrorStatusMode }) => {
+  async (app: FastifyInstance, opts: { mode: ErrorStatusMode; outages?: OutageLog }) => {
     app.decorateReply('sendError', function (this: FastifyReply, id: ErrorId, extra: ErrorExtra = {}) {
       const answer = errorAnswer(id, opts.mode, extra);
       if (extra.retry_after !== undefined && !answer.folded)
@@ -73,7 +75,8 @@ export const envelope = fp(
     app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
       if (error instanceof ApiError) return reply.sendError(error.id, error.extra);
       if (error instanceof DependencyError) {
-        request.log.error({ err: error.cause, dependency: error.dependency }, 'dependency failed');
+        if (opts.outages) opts.outages.failed(error.dependency, error.cause, request.log as Logger);
+        else request.log.error({ err: error.cause, dependency: error.dependency }, 'dependency failed');
         return reply.sendError('SERVICE_UNAVAILABLE');
       }
       const id = fastifyErrorId(error as { code?: string; statusCode?: number });

@@ -19,14 +19,18 @@ export async function healthRoutes(app: FastifyInstance, opts: { deps: Deps; tes
   const { deps, testMode } = opts;
   app.get('/healthz', async () => ok('OK'));
   app.get('/readyz', async (_request, reply) => {
-    const [database, codeStore, sessionStore, queue] = await Promise.all([
+    const [database, schema, codeStore, sessionStore, queue] = await Promise.all([
       check(() => deps.users.ping()),
+      // the table and the latest migration: a database nobody migrated is not ready either
+      check(async () => {
+        if ((await deps.schemaGaps()).length > 0) throw new Error('schema incomplete');
+      }),
       check(() => deps.codeStore.ping()),
       check(() => deps.sessionStore.ping()),
       check(() => deps.queue.ping()),
     ]);
-    const checks = { database, code_store: codeStore, session_store: sessionStore, queue };
-    const ready = database && codeStore && sessionStore && queue;
+    const checks = { database, schema, code_store: codeStore, session_store: sessionStore, queue };
+    const ready = database && schema && codeStore && sessionStore && queue;
     if (!ready) {
       return reply.sendError('SERVICE_UNAVAILABLE', { checks, test_mode: testMode });
     }
