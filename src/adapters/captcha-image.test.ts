@@ -8,6 +8,7 @@ import {
   drawCaptcha,
   planCaptcha,
   type Rgb,
+  renderCaptchaSync,
 } from './captcha-image.js';
 
 /** Small seeded generator, so that a failing layout can be drawn again from its seed. */
@@ -153,6 +154,29 @@ describe('createCaptchaRenderer', () => {
     expect([...image.body.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     const decoded = await loadImage(image.body);
     expect([decoded.width, decoded.height]).toEqual([160, 60]);
+  });
+
+  it('draws each of many concurrent requests as it would alone (one reused canvas never mixes them)', async () => {
+    const texts = Array.from({ length: 12 }, (_, i) => generateCaptchaText((n) => (i * 7 + 3) % n));
+    const alone: Buffer[] = [];
+    for (const [i, text] of texts.entries()) {
+      alone.push((await createCaptchaRenderer({ random: seeded(i + 1) }).render(text)).body);
+    }
+    const together = await Promise.all(
+      texts.map(
+        async (text, i) => (await createCaptchaRenderer({ random: seeded(i + 1) }).render(text)).body,
+      ),
+    );
+    for (const [i, body] of together.entries())
+      expect(body.equals(alone[i] as Buffer), `image ${i}`).toBe(true);
+    expect(new Set(alone.map((b) => b.toString('base64'))).size).toBe(texts.length);
+  });
+
+  it('renders synchronously the same image as the port (what a worker thread calls)', async () => {
+    const image = renderCaptchaSync('K7PW', { random: seeded(42) });
+    expect(image.contentType).toBe('image/jpeg');
+    const viaPort = await createCaptchaRenderer({ random: seeded(42) }).render('K7PW');
+    expect(image.body.equals(viaPort.body)).toBe(true);
   });
 
   it('fits a row of the widest characters (M, W) inside the picture', () => {
