@@ -97,7 +97,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /image_codes/:uuid/': {
     summary: 'A captcha image; its text is kept under the uuid for IMAGE_CODE_TTL_SECONDS',
     errors: ['UUID_INVALID', 'IMAGE_CODE_LIMIT'],
-    okType: 'image/png',
+    okType: 'image/jpeg',
   },
   'GET /sms_codes/:mobile/': {
     summary: 'Checks the captcha (one use) and queues an SMS code for the mobile',
