@@ -142,6 +142,48 @@ function sessionStoreContract(backend: string, makeHarness: () => Promise<Harnes
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });
+
+    it('keeps the activity a session was created with', async () => {
+      const idHash = newIdHash();
+      const withSeen: SessionRecord = {
+        ...record(randomUserId(), DAY_MS),
+        lastSeenAtMs: h.nowMs(),
+        ipPrefix: '203.0.113.0/24',
+        userAgent: 'Mozilla/5.0 (X11; Linux x86_64) 浏览器',
+      };
+      await store.create(idHash, withSeen);
+      expect(await store.get(idHash)).toEqual(withSeen);
+    });
+
+    it('lists the live sessions of one user only', async () => {
+      const [alice, bob] = [randomUserId(), randomUserId()];
+      const short = await open(alice, HOUR_MS);
+      const deleted = await open(alice);
+      const live = [await open(alice), await open(alice, DAY_MS, false)];
+      await open(bob);
+      await store.delete(deleted);
+      expect((await store.listForUser(alice)).map((s) => s.idHash).sort()).toEqual([...live, short].sort());
+      await h.elapse(HOUR_MS);
+      const listed = await store.listForUser(alice);
+      expect(listed.map((s) => s.idHash).sort()).toEqual([...live].sort());
+      for (const s of listed) expect(s.record).toEqual(await store.get(s.idHash));
+      expect(await store.listForUser(randomUserId())).toEqual([]);
+    });
+
+    it('records activity on a live session and leaves an absent one absent', async () => {
+      const userId = randomUserId();
+      const idHash = await open(userId, DAY_MS);
+      const seen = { lastSeenAtMs: h.nowMs() + 5000, ipPrefix: '2001:db8:1::/48', userAgent: 'curl/8' };
+      await store.touch(idHash, seen);
+      expect(await store.get(idHash)).toMatchObject({ userId, ...seen });
+      const absent = newIdHash();
+      await store.touch(absent, seen);
+      expect(await store.get(absent)).toBeNull();
+      expect(await store.listForUser(userId)).toHaveLength(1);
+      await store.delete(idHash);
+      await store.touch(idHash, seen);
+      expect(await store.get(idHash)).toBeNull();
+    });
   });
 }
 
@@ -162,6 +204,40 @@ sessionStoreContract('SQLite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+});
+
+describe('SQLite session store', () => {
+  it('adds the activity columns in place to a file made before them, keeping its sessions', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meiduo-session-old-'));
+    const db = openSqlite(join(dir, 'store.sqlite3'));
+    try {
+      db.exec(`CREATE TABLE meiduo_users_sessions (
+        id_hash TEXT NOT NULL PRIMARY KEY, user_id INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL,
+        persistent INTEGER NOT NULL, created_at_ms INTEGER NOT NULL) WITHOUT ROWID`);
+      const now = Date.UTC(2025, 0, 1, 8);
+      db.prepare('INSERT INTO meiduo_users_sessions VALUES (?, ?, ?, ?, ?)').run(
+        'old',
+        7,
+        now + DAY_MS,
+        1,
+        now,
+      );
+      const store = createSqliteSessionStore(db, { nowMs: () => now });
+      expect(await store.get('old')).toEqual({
+        userId: 7,
+        expiresAtMs: now + DAY_MS,
+        persistent: true,
+        createdAtMs: now,
+      });
+      await store.touch('old', { lastSeenAtMs: now + 1, ipPrefix: '198.51.100.0/24', userAgent: 'ua' });
+      expect(await store.get('old')).toMatchObject({ lastSeenAtMs: now + 1, ipPrefix: '198.51.100.0/24' });
+      // Opening it again finds the columns there.
+      expect(() => createSqliteSessionStore(db, { nowMs: () => now })).not.toThrow();
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 // ---- Redis -------------------------------------------------------------------------------

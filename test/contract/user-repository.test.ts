@@ -236,6 +236,59 @@ for (const [kind, available] of BACKENDS) {
       expect(await repo.findById(other.user.id)).toMatchObject({ password: 'old', lastLogin: null });
     });
 
+    it('binds an email unverified, verifies it only while it is still the bound one, for one user only', async () => {
+      const one = await repo.create({
+        username: name(),
+        passwordHash: 'x',
+        mobile: mobile(),
+        dateJoined: new Date(),
+      });
+      const other = await repo.create({
+        username: name(),
+        passwordHash: 'x',
+        mobile: mobile(),
+        dateJoined: new Date(),
+      });
+      if (!one.ok || !other.ok) throw new Error('setup failed');
+      const id = one.user.id;
+      await repo.setEmail(id, 'first@example.com');
+      expect(await repo.findById(id)).toMatchObject({ email: 'first@example.com', emailActive: false });
+      expect(await repo.activateEmail(id, 'first@example.com')).toBe(true);
+      expect(await repo.findById(id)).toMatchObject({ email: 'first@example.com', emailActive: true });
+      // Verifying again is still true (MySQL reports no changed row; the answer is the same).
+      expect(await repo.activateEmail(id, 'first@example.com')).toBe(true);
+      await repo.setEmail(id, 'second@example.com');
+      expect(await repo.findById(id)).toMatchObject({ email: 'second@example.com', emailActive: false });
+      // A link made for the older address does nothing now.
+      expect(await repo.activateEmail(id, 'first@example.com')).toBe(false);
+      expect(await repo.findById(id)).toMatchObject({ email: 'second@example.com', emailActive: false });
+      expect(await repo.findById(other.user.id)).toMatchObject({ email: '', emailActive: false });
+      expect(await repo.activateEmail(2_000_000_000, 'first@example.com')).toBe(false);
+    });
+
+    it('changes a mobile, and refuses one another user has', async () => {
+      const one = await repo.create({
+        username: name(),
+        passwordHash: 'x',
+        mobile: mobile(),
+        dateJoined: new Date(),
+      });
+      const other = await repo.create({
+        username: name(),
+        passwordHash: 'x',
+        mobile: mobile(),
+        dateJoined: new Date(),
+      });
+      if (!one.ok || !other.ok) throw new Error('setup failed');
+      const fresh = mobile();
+      expect(await repo.updateMobile(one.user.id, fresh)).toBe(true);
+      expect(await repo.findByMobile(fresh)).toMatchObject({ id: one.user.id });
+      expect(await repo.findByMobile(one.user.mobile)).toBeNull();
+      expect(await repo.updateMobile(one.user.id, other.user.mobile)).toBe(false);
+      expect(await repo.findById(one.user.id)).toMatchObject({ mobile: fresh });
+      expect(await repo.findById(other.user.id)).toMatchObject({ mobile: other.user.mobile });
+    });
+
     it('answers ping', async () => {
       await expect(repo.ping()).resolves.toBeUndefined();
     });
