@@ -164,6 +164,9 @@ function userCentre(config: Config, deps: Deps, accounts: Accounts, log: Fastify
     queue: deps.queue,
     settings: config,
     newSmsCode: () => String(randomInt(0, 1_000_000)).padStart(6, '0'),
+    lists: deps.smsLists,
+    decisions: deps.decisions,
+    log,
   });
   const tokens = createEmailTokens({ codeStore, ttlSeconds: config.EMAIL_TOKEN_TTL_SECONDS });
   return {

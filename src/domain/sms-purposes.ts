@@ -1,8 +1,11 @@
 import { captchaMatches } from './captcha.js';
+import { type DecisionRecorder, recordMask } from './decision-records.js';
 import { ApiError, DependencyError, type ErrorId } from './errors.js';
 import { KEY_PREFIX } from './keys.js';
 import { chinaDayWindow, fixedWindow, quota } from './limits.js';
 import type { CheckCodeResult, Clock, CodeStore, JobQueue, Quota, SmsPurpose } from './ports.js';
+import { type RatioSettings, ratioCheck, ratioCredit } from './sms-abuse.js';
+import type { SmsLists } from './sms-lists.js';
 import { imageCodeKey, type VerificationSettings } from './verification.js';
 
 /*
@@ -42,7 +45,7 @@ export type PurposeSettings = Pick<
   | 'SMS_GLOBAL_PER_HOUR'
   | 'RATE_LIMITS'
   | 'TEST_CAPTCHA_ANSWER'
-> & { SMS_CODE_MAX_ATTEMPTS: number };
+> & { SMS_CODE_MAX_ATTEMPTS: number } & RatioSettings;
 
 export interface PurposeCodesDeps {
   codeStore: CodeStore;
@@ -50,6 +53,18 @@ export interface PurposeCodesDeps {
   clock: Clock;
   settings: PurposeSettings;
   newSmsCode: () => string;
+  /** The SMS-abuse defence, as for registration codes (docs/operations.md). */
+  lists: SmsLists;
+  decisions: DecisionRecorder;
+  log: { info(obj: object, msg: string): void };
+}
+
+/**
+ * The address behind a client key (limits' clientKey): IPv4 as it is, IPv6 by its /64's first
+ * address, which is inside every range of /64 or wider and gives the same /48 prefix.
+ */
+function addressOf(client: string): string {
+  return client.endsWith('/64') ? client.slice(0, -3) : client;
 }
 
 /** 13812345678 → 138****5678 (API.md: the answer of POST /password_reset/sms_codes/). */
@@ -59,7 +74,7 @@ export function maskedMobile(mobile: string): string {
 
 /** Image codes, issuing and checking the user centre's SMS codes. */
 export function createPurposeCodes(deps: PurposeCodesDeps) {
-  const { codeStore, queue, clock, settings } = deps;
+  const { codeStore, queue, clock, settings, lists, decisions, log } = deps;
   const limitsOn = settings.RATE_LIMITS === 'on';
 
   /**
@@ -117,8 +132,28 @@ export function createPurposeCodes(deps: PurposeCodesDeps) {
     ): Promise<void> {
       const keys = KEYS[purpose](mobile);
       const code = deps.newSmsCode();
+      const ip = addressOf(client);
+      const nowMs = clock.nowMs();
+      // Lists and the unverified-code ratio ride in the same step, as for registration codes.
+      const verdict = lists.current().match(mobile, ip, nowMs);
+      const ratio = limitsOn && !verdict.allowed ? ratioCheck(mobile, ip, nowMs, settings) : null;
+      // Requests past the captcha are recorded (docs/operations.md "Decision records").
+      const record = (
+        decision: 'sent' | 'refused' | 'failed',
+        rule: string | null,
+        detail: string | null = null,
+      ) => {
+        const id = decisions.decide({ mobile, ip, purpose, decision, rule, detail });
+        if (decision !== 'sent' || detail !== null) {
+          log.info(
+            { sms: { mobile: recordMask(mobile), purpose, decision, rule, detail, record: id } },
+            'sms decision',
+          );
+        }
+        return id;
+      };
       // The resend block (before the image code is spent), one use of the image code, its
-      // compare, quotas, flag and code: one atomic step, as for registration codes.
+      // compare, quotas, lists, ratio, flag and code: one atomic step, as for registration codes.
       const result = await codeStore.issueCode({
         flagKey: keys.flag,
         flagTtlSeconds: settings.SMS_RESEND_INTERVAL_SECONDS,
@@ -130,18 +165,34 @@ export function createPurposeCodes(deps: PurposeCodesDeps) {
         codeTtlSeconds: settings.SMS_CODE_TTL_SECONDS,
         attemptsKey: keys.attempts,
         quotas: quotas(mobile, client),
+        blocked: verdict.blocked !== null,
+        ratio,
       });
       if (result.kind === 'flagged')
         throw new ApiError('SMS_TOO_FREQUENT', { retry_after: result.retryAfterSeconds });
       if (result.kind === 'expired') throw new ApiError('IMAGE_CODE_EXPIRED');
       if (result.kind === 'wrong') throw new ApiError('IMAGE_CODE_WRONG');
-      if (result.kind === 'limited')
+      if (result.kind === 'limited') {
+        record('refused', `quota:${result.id}`);
         throw new ApiError(result.id as ErrorId, { retry_after: result.retryAfterSeconds });
-      // No list or ratio input is given, so the store never answers `blocked` here.
-      if (result.kind === 'blocked') throw new ApiError('SMS_BLOCKED');
+      }
+      if (result.kind === 'blocked') {
+        const rule =
+          result.by === 'list' ? `block-list:${verdict.blocked?.kind ?? 'entry'}` : `ratio:${result.by}`;
+        const silent = result.by !== 'list' && settings.SMS_RATIO_MODE === 'silent';
+        record('refused', rule, silent ? 'silent' : null);
+        if (silent) return;
+        throw new ApiError('SMS_BLOCKED');
+      }
+      const decisionId = record(
+        'sent',
+        null,
+        result.ratioTripped ? `record-only:ratio:${result.ratioTripped}` : null,
+      );
       try {
-        await queue.enqueue({ mobile, purpose });
+        await queue.enqueue({ mobile, purpose, decisionId });
       } catch (err) {
+        record('failed', 'queue');
         await codeStore.delete(keys.flag, keys.code).catch(() => {});
         throw err instanceof DependencyError ? err : new DependencyError('queue', err);
       }
@@ -155,6 +206,8 @@ export function createPurposeCodes(deps: PurposeCodesDeps) {
         attemptsKey: keys.attempts,
         guess,
         maxAttempts: settings.SMS_CODE_MAX_ATTEMPTS,
+        // A right code counts as verified for the ratio rule, in the same step.
+        credit: ratioCredit(mobile, clock.nowMs(), settings),
       });
       if (result.kind === 'expired') throw new ApiError('SMS_CODE_EXPIRED');
       if (result.kind === 'wrong')

@@ -289,6 +289,66 @@ describe.each(matrix)('SMS block/allow lists and decision records on $name', (ba
   });
 });
 
+describe.each(matrix)('user-centre SMS codes under the same defence on $name', (backends: Backends) => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it('password reset codes: block-listed numbers refused and recorded under their purpose; a verified number is served in a refused block', async () => {
+    t = await buildTestApp(
+      { ...ABUSE_ON, SMS_RATIO_FLOOR_PER_BLOCK: '1', SMS_RATIO_FLOOR_PER_IP: '0' },
+      { backend: backends.store, database: backends.database },
+    );
+    const app = t;
+    const block = randomBlock();
+    const next = distinctNumbers();
+    // Two people of one block register (verified), then the block is pumped over its floor.
+    const [alice, bob] = [next(block), next(block)];
+    const accounts: Record<string, string> = {};
+    for (const mobile of [alice, bob]) {
+      const client = app.client({ ip: inNet(randomNet()) });
+      await client.fetchCsrf();
+      const sms = app.nextSms(mobile);
+      expect((await askSms(app, client, mobile)).statusCode).toBe(200);
+      const body = registration(mobile, (await sms).code);
+      expect((await client.post('/register/', body)).statusCode).toBe(200);
+      accounts[mobile] = body.username;
+    }
+    // Threshold max(1, 2 × 2 verified) = 4 unverified sends; the fifth is refused.
+    const pumped: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await askSms(app, app.client({ ip: inNet(randomNet()) }), next(block));
+      pumped.push(res.statusCode === 200 ? 'sent' : res.json().error);
+    }
+    expect(pumped).toEqual(['sent', 'sent', 'sent', 'sent', 'SMS_BLOCKED']);
+    const resetCode = async (mobile: string) => {
+      const c = app.client({ ip: inNet(randomNet()) });
+      await c.fetchCsrf();
+      const uuid = `t-${randomBytes(8).toString('hex')}`;
+      await app.deps.codeStore.set(imageCodeKey(uuid), 'ABCD', 300);
+      return c.post('/password_reset/sms_codes/', {
+        account: accounts[mobile],
+        image_code: 'abcd',
+        image_code_id: uuid,
+      });
+    };
+    // Alice verified at registration: the ratio rule serves her although her block is over.
+    const sms = app.nextSms(alice);
+    expect((await resetCode(alice)).statusCode).toBe(200);
+    await sms;
+    // Bob's number is put on the block list: refused, and the record says why and for what.
+    await app.deps.smsLists.put({ list: 'block', kind: 'mobile', value: bob });
+    expect((await resetCode(bob)).json()).toMatchObject({ code: 429, error: 'SMS_BLOCKED' });
+    const refused = await app.deps.decisions.query({ block, decision: 'refused', limit: 10 });
+    expect(refused.map((r) => `${r.purpose} ${r.rule}`).sort()).toEqual([
+      'password_reset block-list:mobile',
+      'register ratio:block',
+    ]);
+  });
+});
+
 describe('SMS lists across instances (embedded default: two processes on one SQLite file)', () => {
   const apps: TestApp[] = [];
   afterEach(async () => {
