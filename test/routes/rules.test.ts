@@ -66,6 +66,16 @@ describe('abuse limits', () => {
     expect((await a.get('/image_codes/u11/')).statusCode).toBe(200);
   });
 
+  it('ignores X-Forwarded-For without TRUST_PROXY: a spoofed address does not escape a per-IP limit', async () => {
+    const t = await app({ IMAGE_CODES_PER_IP_PER_MINUTE: '2' });
+    const c = t.client({ ip: '203.0.113.20' });
+    const spoofed = (i: number) =>
+      c.get(`/image_codes/x${i}/`, { headers: { 'x-forwarded-for': `198.51.100.${i}` } });
+    expect((await spoofed(1)).statusCode).toBe(200);
+    expect((await spoofed(2)).statusCode).toBe(200);
+    expect((await spoofed(3)).json().error).toBe('IMAGE_CODE_LIMIT');
+  });
+
   it('limits SMS per IP per hour and counts only sends that went out', async () => {
     const t = await app({ SMS_PER_IP_PER_HOUR: '2' });
     const c = t.client({ ip: '198.51.100.7' });
@@ -265,6 +275,27 @@ describe('CSRF', () => {
       { headers: { origin: 'http://meiduo.test:8080', host: 'meiduo.test' } },
     );
     expect(otherPort.json().error).toBe('CSRF_FAILED');
+  });
+
+  it('refuses Origin null and a token of another session (issue 14: keep what held tested)', async () => {
+    const t = await app();
+    const c = t.client();
+    await c.fetchCsrf();
+    const nullOrigin = await c.post(
+      '/login/',
+      { username: 'someone', password: 'x' },
+      { headers: { origin: 'null' } },
+    );
+    expect(nullOrigin.json().error).toBe('CSRF_FAILED');
+    // the token of another browser's cookie does not unmask to this browser's secret
+    const other = t.client();
+    const othersToken = await other.fetchCsrf();
+    const crossed = await c.post(
+      '/login/',
+      { username: 'someone', password: 'x' },
+      { headers: { 'x-csrftoken': othersToken } },
+    );
+    expect(crossed.json().error).toBe('CSRF_FAILED');
   });
 
   it('CSRF_ENABLED=false switches the check off', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openUserDatabase } from '../../src/adapters/user-repository/database.js';
+import { sessionIdHash } from '../../src/domain/accounts.js';
 import { csrfSecretOf } from '../../src/domain/csrf.js';
 import type { PasswordHasher } from '../../src/domain/ports.js';
 import { smsAttemptsKey, smsCodeKey } from '../../src/domain/verification.js';
@@ -177,6 +178,20 @@ describe.each(matrix)('users on $name', ({ store: backend, database }) => {
       expect(await t.deps.codeStore.get(smsAttemptsKey(mobile))).toBeNull();
     });
 
+    it('counts 40 concurrent wrong guesses one by one: 5 are checked, then the code is gone', async () => {
+      const c = await browser();
+      const mobile = randomMobile();
+      const code = await smsCode(t, c, mobile);
+      const wrong = code === '000000' ? '111111' : '000000';
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, () => c.post('/register/', registration(mobile, wrong))),
+      );
+      const wrongs = answers.filter((r) => r.json().error === 'SMS_CODE_WRONG');
+      expect(wrongs.map((r) => r.json().attempts_left).sort()).toEqual([0, 1, 2, 3, 4]);
+      expect(answers.filter((r) => r.json().error === 'SMS_CODE_EXPIRED')).toHaveLength(35);
+      expect((await c.post('/register/', registration(mobile, code))).json().error).toBe('SMS_CODE_EXPIRED');
+    });
+
     it('refuses a taken username or mobile, username first, and keeps the code for another try', async () => {
       const { body: taken } = await registered();
       const c = await browser();
@@ -278,6 +293,13 @@ describe.each(matrix)('users on $name', ({ store: backend, database }) => {
       });
       const user = await t.deps.users.findByUsername(body.username);
       expect(user?.lastLogin).toBeInstanceOf(Date);
+    });
+
+    it('keeps sessions only under the hash of their id', async () => {
+      const { client } = await registered();
+      const id = client.cookies.get('sessionid') as string;
+      expect(await t.deps.sessionStore.get(sessionIdHash(id))).not.toBeNull();
+      expect(await t.deps.sessionStore.get(id)).toBeNull();
     });
 
     it('gives a new session id on every login and ends the one the browser had', async () => {
