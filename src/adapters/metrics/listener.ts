@@ -26,6 +26,9 @@ export interface MetricsListenerOptions {
 
 /** In a cluster worker: answer the primary's requests for this process's metrics. */
 export function joinClusterMetrics(metrics: Metrics): void {
+  // prom-client adds the worker's IPC listener when an AggregatorRegistry is made, not on
+  // setRegistries: without this the primary's requests time out.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([metrics.registry]);
 }
 
