@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withDeadline } from '../src/deadline.js';
 import { has } from './backends.js';
 import { freePort } from './fixtures/multi/service.js';
 import { buildTestApp, NO_SEND_LIMITS, randomMobile, type TestApp } from './helper.js';
@@ -73,6 +74,17 @@ describe.skipIf(!redisHere)('Redis Sentinel failover under SMS load', () => {
     children.push(child);
     return child;
   };
+  const killAll = () => {
+    for (const child of children) {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  // Also when the test runner itself is stopped before afterAll.
+  process.once('exit', killAll);
   const admin = (port: number) => {
     const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
     redis.on('error', () => {});
@@ -155,17 +167,16 @@ describe.skipIf(!redisHere)('Redis Sentinel failover under SMS load', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await t?.close().catch(() => {});
-    for (const redis of admins) redis.disconnect();
-    for (const child of children) {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+    try {
+      // Bounded: the redis-servers are stopped below whatever the app does.
+      await withDeadline(t?.close() ?? Promise.resolve(), 20_000, 'closing the app').catch(() => {});
+    } finally {
+      for (const redis of admins) redis.disconnect();
+      killAll();
+      process.off('exit', killAll);
+      rmSync(dir, { recursive: true, force: true });
     }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  }, 30_000);
 
   it('answers JSON 503 only while the sentinels fail over, then recovers; no accepted SMS lost, no second code', async () => {
     const app = t as TestApp;
