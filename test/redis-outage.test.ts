@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendFlagKey, smsCodeKey } from '../src/domain/verification.js';
 import { BACKEND_URLS, has } from './backends.js';
 import { createRelay, type Relay } from './fixtures/multi/relay.js';
-import { buildTestApp, imageCode, randomMobile, smsCode, type TestApp } from './helper.js';
+import { buildTestApp, imageCode, randomIp, randomMobile, smsCode, type TestApp } from './helper.js';
 
 const redisUp = await has('redis');
 
@@ -126,6 +126,39 @@ describe.skipIf(!redisUp)('Redis outage', () => {
       ['session-store', 20],
     ]);
   });
+
+  it('under steady load through a pause: every 200 sent once, every 503 sent nothing, healed by itself', async () => {
+    // one browser per request, each from its own address, so that no per-IP limit interferes
+    const requests = [];
+    for (let i = 0; i < 30; i++) {
+      const client = t.client({ ip: randomIp() });
+      requests.push({ client, mobile: randomMobile(), captcha: await imageCode(t, client) });
+    }
+    const answers: Array<{ mobile: string; status: number }> = [];
+    for (const [i, { client, mobile, captcha }] of requests.entries()) {
+      if (i === 10) await relay.down();
+      if (i === 18) await relay.up();
+      const res = await client.get(
+        `/sms_codes/${mobile}/?image_code=${captcha.answer}&image_code_id=${captcha.uuid}`,
+      );
+      expect([200, 503]).toContain(res.statusCode);
+      answers.push({ mobile, status: res.statusCode });
+    }
+    const accepted = answers.filter((a) => a.status === 200).map((a) => a.mobile);
+    const refused = answers.filter((a) => a.status === 503).map((a) => a.mobile);
+    expect(refused.length).toBeGreaterThanOrEqual(8);
+    // healed by itself: the requests at the end of the run were served
+    expect(answers.at(-1)?.status).toBe(200);
+    await until('every accepted code sent', async () =>
+      accepted.every((m) => t.sent.some((s) => s.mobile === m)) ? true : undefined,
+    );
+    for (const mobile of accepted) expect(t.sent.filter((s) => s.mobile === mobile)).toHaveLength(1);
+    for (const mobile of refused) {
+      expect(t.sent.some((s) => s.mobile === mobile)).toBe(false);
+      expect(await t.deps.codeStore.get(sendFlagKey(mobile))).toBeNull();
+      expect(await t.deps.codeStore.get(smsCodeKey(mobile))).toBeNull();
+    }
+  }, 60_000);
 
   it('answers 503 when Redis stops answering without closing connections', async () => {
     const c = t.client();
