@@ -487,18 +487,22 @@ function paintGlyph(
   const minMy = Math.max(0, mask.ink.minY - 1);
   const maxMy = Math.min(mask.height - 2, mask.ink.maxY);
   const { sx, sy } = shifts;
+  // Mask coordinates: rotate back by the angle, unshear, scale by k, move to the mask's origin.
+  const toMx = k * (cos - g.shear * -sin);
+  const toMxY = k * (sin - g.shear * cos);
+  const toMyX = -k * sin;
+  const toMy = k * cos;
+  const mx0 = originX - 0.5;
+  const my0 = baselineY - 0.5 - capHalf * k;
   for (let y = y0; y <= y1; y++) {
     // Undo the warp and the wobble (a ripple across the glyph's own rows)…
     const rowShift = (sx[y] as number) + wobble.amp * Math.sin((y - g.y) * wobbleK + wobble.phase) - g.x;
     for (let x = x0; x <= x1; x++) {
       const dx = x + rowShift;
       const dy = y + (sy[x] as number) - g.y;
-      // …then rotation, shear and scale.
-      const rx = cos * dx + sin * dy;
-      const ry = -sin * dx + cos * dy;
-      const u = rx - g.shear * ry;
-      const mx = u * k + originX - 0.5;
-      const my = (ry - capHalf) * k + baselineY - 0.5;
+      // …then rotation, shear and scale, as one linear map into the mask.
+      const mx = toMx * dx + toMxY * dy + mx0;
+      const my = toMyX * dx + toMy * dy + my0;
       if (mx < minMx || my < minMy || mx >= maxMx + 1 || my >= maxMy + 1) continue;
       const ix = mx | 0;
       const iy = my | 0;
