@@ -12,10 +12,13 @@ interface Setting {
   description: string;
 }
 
+/** Defaults computed from the machine (its cores): documented in words, not as this machine's number. */
+const MACHINE_DEFAULTS = new Set(['HASH_CONCURRENCY', 'WEB_CONCURRENCY']);
+
 export function settings(): Setting[] {
   return Object.entries(ConfigSchema.properties).map(([name, schema]) => {
     const s = schema as { default?: unknown; description?: string };
-    const def = name === 'HASH_CONCURRENCY' ? '' : s.default === undefined ? '' : String(s.default);
+    const def = MACHINE_DEFAULTS.has(name) ? '' : s.default === undefined ? '' : String(s.default);
     return { name, default: def, description: s.description ?? '' };
   });
 }

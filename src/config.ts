@@ -35,6 +35,12 @@ export const ConfigSchema = Type.Object({
     default: 30_000,
     description: 'longest a request may take to arrive (headers and body); a slower one gets 408',
   }),
+  WEB_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 256,
+    default: availableParallelism(),
+    description: 'web processes of `npm start` on one port (default: the number of cores; 1: one process)',
+  }),
   DATA_DIR: Type.String({ minLength: 1, default: './data', description: "embedded default's files" }),
   DATABASE_URL: Text(
     '`sqlite:<path>`, `postgres://…` or `mysql://…` (default `sqlite:<DATA_DIR>/meiduo.sqlite3`)',

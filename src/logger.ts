@@ -39,7 +39,8 @@ export function createLogger(
   return pino(
     {
       level: config.LOG_LEVEL,
-      base: { service: 'meiduo-users' },
+      // pid: which of the web processes (WEB_CONCURRENCY) wrote the line.
+      base: { service: 'meiduo-users', pid: process.pid },
       redact: {
         paths: [
           'req.headers.cookie',

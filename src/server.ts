@@ -1,7 +1,13 @@
+import cluster from 'node:cluster';
+import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { openUserDatabase } from './adapters/user-repository/database.js';
 import { buildServer } from './build.js';
-import { ConfigError } from './config.js';
+import { superviseWebProcesses } from './cluster.js';
+import { type Config, ConfigError } from './config.js';
 import { createDeps } from './deps.js';
 import { createLogger } from './logger.js';
+import { migrateToLatest } from './migrations/index.js';
 import { loadConfigOrExit, requireSchema, startMetricsPort, startSmsWorker } from './startup.js';
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
@@ -9,9 +15,37 @@ const SHUTDOWN_DEADLINE_MS = 25_000;
 async function main() {
   const config = loadConfigOrExit();
   const log = createLogger(config);
-  for (const warning of config.warnings) log.warn(warning);
+  if (cluster.isPrimary) for (const warning of config.warnings) log.warn(warning);
+  // The embedded default brings its SQLite file up to date itself: once, before any fork.
+  const migrate = config.database.kind === 'sqlite';
+  if (cluster.isPrimary && config.WEB_CONCURRENCY > 1) {
+    if (migrate) await migrateOnce(config);
+    superviseWebProcesses({
+      processes: config.WEB_CONCURRENCY,
+      log,
+      shutdownDeadlineMs: SHUTDOWN_DEADLINE_MS + 2000,
+    });
+    return;
+  }
+  await serve(config, log, migrate && cluster.isPrimary);
+}
 
-  const deps = await createDeps(config, log, { migrate: config.database.kind === 'sqlite' });
+async function migrateOnce(config: Config): Promise<void> {
+  mkdirSync(config.DATA_DIR, { recursive: true });
+  const database = await openUserDatabase(config.database, {
+    poolSize: 1,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  });
+  try {
+    await migrateToLatest(database);
+  } finally {
+    await database.close();
+  }
+}
+
+/** One web process: the app, its SMS worker (RUN_WORKER) and a drain on SIGTERM/SIGINT. */
+async function serve(config: Config, log: Logger, migrate: boolean): Promise<void> {
+  const deps = await createDeps(config, log, { migrate });
   await requireSchema(deps, log).catch(async (err: unknown) => {
     await deps.close();
     throw err;

@@ -219,7 +219,7 @@ describe.each(kinds)('the user database ($name) goes away under a running web pr
           `test ${Date.now() - started} ms`,
       );
 
-      web.child.kill('SIGTERM');
+      web.kill('SIGTERM');
       expect(await web.exited).toBe(0);
     },
     90_000,

@@ -354,7 +354,7 @@ describe.each(databases)('two web processes and two workers on one Redis and $na
         const mine = d.sends.filter((s) => ours.has(s.mobile));
         const byVictim = mine.filter((s) => s.worker === victim.name).length;
         if (mine.length >= 500 && byVictim > 0) {
-          victim.child.kill('SIGKILL');
+          victim.kill('SIGKILL');
           killedAtMs = Date.now();
           sentAtKill = mine.length;
           victimSentAtKill = byVictim;
@@ -424,7 +424,7 @@ describe.each(databases)('two web processes and two workers on one Redis and $na
   it.skipIf(!here)('SIGTERM: every remaining process finishes what it holds and exits 0', async () => {
     const services = [...d.webs.map((w) => w.service), ...d.workers.filter((w) => w.alive())];
     const started = Date.now();
-    for (const s of services) s.child.kill('SIGTERM');
+    for (const s of services) s.kill('SIGTERM');
     const codes = await Promise.all(services.map((s) => s.exited));
     expect(codes).toEqual(services.map(() => 0));
     console.info(`${kind}: ${services.length} processes stopped on SIGTERM in ${Date.now() - started} ms`);

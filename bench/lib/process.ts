@@ -82,7 +82,16 @@ export async function startNode(
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, PORT: String(port) },
     stdio: ['ignore', openSync(options.stdoutFile ?? '/dev/null', 'w'), 'pipe'],
+    // A group of its own, so that a kill reaches the web processes a primary forked.
+    detached: true,
   });
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-(child.pid as number), signal);
+    } catch {
+      // gone already
+    }
+  };
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -91,7 +100,7 @@ export async function startNode(
   try {
     await waitForReady(`${url}${options.readyPath}`, child, () => stderr);
   } catch (err) {
-    child.kill('SIGKILL');
+    killGroup('SIGKILL');
     throw err;
   }
   const pid = child.pid as number;
@@ -117,7 +126,7 @@ export async function startNode(
       clearInterval(sampler);
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const timer = setTimeout(() => killGroup('SIGKILL'), 15_000);
       await exited;
       clearTimeout(timer);
     },
