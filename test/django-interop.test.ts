@@ -1,12 +1,14 @@
 /**
  * The password hashes against real Django (Debian's python3-django + python3-argon2, seen by
  * /usr/bin/python3): what this service writes, Django accepts, and the other way round; and a
- * login-time replacement of an old Django hash still verifies in Django.
+ * login-time replacement of an old Django hash still verifies in Django; and Django's database
+ * layer reading (and writing) the columns the user centre changes.
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { createPasswordHasher, type HasherOptions } from '../src/domain/password.js';
 import { DEBIAN_PYTHON, has } from './backends.js';
+import { buildTestApp, randomMobile, registration, smsCode } from './helper.js';
 
 const available = await has('django');
 
@@ -175,6 +177,86 @@ describe.skipIf(!available)('password hashes against real Django', () => {
         { op: 'check', password: 'Meiduo2020px', encoded: replacement },
       ]);
       expect([accepted, refused]).toEqual([true, false]);
+    }
+  });
+});
+
+/**
+ * Django's own database layer on the SQLite file the service writes (the embedded default):
+ * it reads the user centre's changes from tb_users' own columns — email, email_active, the
+ * password — and a change Django makes there is what the service then reports.
+ */
+const ROW_SCRIPT = `
+import json, sys
+req = json.load(sys.stdin)
+from django.conf import settings
+settings.configure(
+    DATABASES={'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': req['db']}},
+    PASSWORD_HASHERS=['django.contrib.auth.hashers.Argon2PasswordHasher'],
+)
+import django
+django.setup()
+from django.db import connection
+from django.contrib.auth.hashers import check_password
+with connection.cursor() as c:
+    c.execute('select email, email_active, password, mobile from tb_users where username = %s', [req['username']])
+    email, active, password, mobile = c.fetchone()
+    out = {'email': email, 'email_active': bool(active), 'mobile': mobile,
+           'new_ok': check_password(req['new'], password), 'old_ok': check_password(req['old'], password)}
+    c.execute('update tb_users set email_active = %s where username = %s', [False, req['username']])
+json.dump(out, sys.stdout)
+`;
+
+describe.skipIf(!available)('tb_users after the user centre, read and written by Django', () => {
+  it('Django sees the bound, verified email and the changed password in its own columns', async () => {
+    const t = await buildTestApp();
+    try {
+      const c = t.client();
+      await c.fetchCsrf();
+      const mobile = randomMobile();
+      const body = registration(mobile, await smsCode(t, c, mobile));
+      expect((await c.post('/register/', body)).statusCode).toBe(200);
+      const email = 'django-check@example.com';
+      const mail = t.nextMail(email);
+      expect((await c.put('/emails/', { email })).statusCode).toBe(200);
+      const token = /token=([A-Za-z0-9_-]+)/.exec((await mail).text)?.[1];
+      expect((await c.put(`/emails/verification/?token=${token}`)).statusCode).toBe(200);
+      const changed = await c.put('/password/', {
+        old_password: body.password,
+        new_password: 'Dj4ngo-sees-it',
+        new_password2: 'Dj4ngo-sees-it',
+      });
+      expect(changed.statusCode).toBe(200);
+
+      const dbPath = t.config.database.kind === 'sqlite' ? t.config.database.path : '';
+      const seen = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const child = spawn(DEBIAN_PYTHON, ['-c', ROW_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+        });
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+        });
+        child.on('close', (code) =>
+          code === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`python exited ${code}: ${stderr}`)),
+        );
+        child.stdin.end(
+          JSON.stringify({ db: dbPath, username: body.username, new: 'Dj4ngo-sees-it', old: body.password }),
+        );
+      });
+      expect(seen).toEqual({ email, email_active: true, mobile, new_ok: true, old_ok: false });
+
+      // Django cleared email_active: the service reports it so.
+      const again = t.client();
+      await again.fetchCsrf();
+      expect(
+        (await again.post('/login/', { username: body.username, password: 'Dj4ngo-sees-it' })).statusCode,
+      ).toBe(200);
+      expect((await again.get('/info/')).json().info_data).toMatchObject({ email, email_active: false });
+    } finally {
+      await t.close();
     }
   });
 });
