@@ -85,6 +85,7 @@ export function recordingProvider() {
   const waiters = new Map<string, Array<(m: SmsMessage) => void>>();
   const provider: SmsProvider = {
     name: 'recording',
+    notices: true,
     async send(message): Promise<SendOutcome> {
       sent.push(message);
       sentAtMs.push(Date.now());

@@ -260,6 +260,11 @@ export interface SmsMessage {
 
 export interface SmsProvider {
   readonly name: string;
+  /**
+   * Whether it can send the `mobile_changed` notice (a text without a code). Template vendors
+   * need a notice template of their own, which is not configured yet: they skip notices.
+   */
+  readonly notices?: boolean;
   /** Never throws: every failure is mapped onto the outcome set. */
   send(message: SmsMessage): Promise<SendOutcome>;
 }

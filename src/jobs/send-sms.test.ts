@@ -4,6 +4,7 @@ import { createSqliteCodeStore } from '../adapters/code-store/sqlite.js';
 import { createConsoleProvider } from '../adapters/sms-provider/console.js';
 import { openSqlite, type SqliteDatabase } from '../adapters/sqlite.js';
 import type { CodeStore, SmsMessage, SmsProvider } from '../domain/ports.js';
+import { mobileChangeCodeKey, passwordResetCodeKey } from '../domain/sms-purposes.js';
 import { createSendSmsHandler } from './send-sms.js';
 
 /** The console provider (the embedded default), with what it would print kept, and each message. */
@@ -95,5 +96,43 @@ describe('send-sms job handler', () => {
     await expect(handle({ mobile: '13155667788', purpose: 'register' }, info('job-4'))).rejects.toThrow();
     expect(messages).toHaveLength(0);
     db = openSqlite(':memory:');
+  });
+
+  it('reads each purpose from its own key, sends a mobile-change code without its binding, and a notice', async () => {
+    const { provider, printed, messages } = recordingProvider();
+    const handle = handlerFor({ ...provider, notices: true });
+    await store.set('sms_13155667788', '111111', 300);
+    await store.set(passwordResetCodeKey('13155667788'), '222222', 300);
+    await store.set(mobileChangeCodeKey('13900001111'), '42:333333', 300);
+    await handle({ mobile: '13155667788', purpose: 'password_reset' }, info('r'));
+    await handle({ mobile: '13900001111', purpose: 'mobile_change' }, info('m'));
+    expect(await handle({ mobile: '13155667788', purpose: 'mobile_changed' }, info('n'))).toMatchObject({
+      kind: 'ok',
+    });
+    expect(messages.map((m) => [m.purpose, m.code])).toEqual([
+      ['password_reset', '222222'],
+      ['mobile_change', '333333'],
+      ['mobile_changed', ''],
+    ]);
+    expect(printed[2]).toContain('notice');
+    // A reset job finds nothing when only a registration code exists.
+    await store.delete(passwordResetCodeKey('13155667788'));
+    expect(await handle({ mobile: '13155667788', purpose: 'password_reset' }, info('r2'))).toMatchObject({
+      kind: 'skipped',
+    });
+  });
+
+  it('skips a notice for a provider without a notice template', async () => {
+    const { messages } = recordingProvider();
+    const templateOnly: SmsProvider = {
+      name: 'ronglian',
+      send: async () => ({ kind: 'ok', provider: 'ronglian' }),
+    };
+    const outcome = await handlerFor(templateOnly)(
+      { mobile: '13155667788', purpose: 'mobile_changed' },
+      info('x'),
+    );
+    expect(outcome).toMatchObject({ kind: 'skipped', detail: 'no notice template for this provider' });
+    expect(messages).toEqual([]);
   });
 });

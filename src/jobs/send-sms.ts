@@ -72,6 +72,9 @@ export function createSendSmsHandler(deps: SendSmsDeps): SmsJobHandler {
     }
     const purpose: SmsPurpose = job.purpose ?? 'register';
     const key = codeKeyOf(purpose, job.mobile);
+    if (key === null && !sms.notices) {
+      return { kind: 'skipped', provider: sms.name, detail: 'no notice template for this provider' };
+    }
     let code = '';
     if (key !== null) {
       // A store that is down throws here; the queue counts that as transient and retries.

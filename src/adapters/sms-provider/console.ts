@@ -9,8 +9,13 @@ export function createConsoleProvider(
 ): SmsProvider {
   return {
     name: 'console',
+    notices: true,
     async send(message: SmsMessage): Promise<SendOutcome> {
-      write(`[mobile: ${message.mobile}] [sms_code: ${message.code}]`);
+      // Registration keeps the course's line; other purposes say what the message is for.
+      if (message.purpose === 'register') write(`[mobile: ${message.mobile}] [sms_code: ${message.code}]`);
+      else if (message.purpose === 'mobile_changed')
+        write(`[mobile: ${message.mobile}] [notice: 您的美多账号已更换绑定手机号]`);
+      else write(`[mobile: ${message.mobile}] [${message.purpose}] [sms_code: ${message.code}]`);
       return { kind: 'ok', provider: 'console' };
     },
   };
