@@ -121,20 +121,23 @@ describe.each(matrix)('SMS abuse admin API on $name', ({ store: backend, databas
     await sms;
     const get = async (query: string) =>
       (await operator().get(`/admin/sms-decisions/?${query}`, { headers: bearer })).json().records;
-    await vi.waitFor(async () => {
-      const [record] = await get(`mobile=${mobile}`);
-      expect(record).toMatchObject({
-        mobile,
-        block,
-        ip_prefix: `${net}.0/24`,
-        purpose: 'register',
-        decision: 'sent',
-        rule: null,
-        vendor: 'recording',
-        outcome: 'ok',
-        job_id: expect.any(String),
-      });
-    });
+    await vi.waitFor(
+      async () => {
+        const [record] = await get(`mobile=${mobile}`);
+        expect(record).toMatchObject({
+          mobile,
+          block,
+          ip_prefix: `${net}.0/24`,
+          purpose: 'register',
+          decision: 'sent',
+          rule: null,
+          vendor: 'recording',
+          outcome: 'ok',
+          job_id: expect.any(String),
+        });
+      },
+      { timeout: 30_000, interval: 20 },
+    );
     expect((await get(`block=${block}`)).map((r: { mobile: string }) => r.mobile)).toEqual([mobile]);
     expect(
       (await get(`ip=${net}.200&from_ms=${from}`)).some((r: { mobile: string }) => r.mobile === mobile),

@@ -67,7 +67,8 @@ async function drained(t: TestApp) {
       const sent = (await t.deps.decisions.query({ decision: 'sent', limit: 1000 })).length;
       expect(t.sent.length).toBe(sent);
     },
-    { timeout: 10_000, interval: 20 },
+    // A generous bound: under a full parallel run the worker may lag the requests by seconds.
+    { timeout: 30_000, interval: 20 },
   );
 }
 
@@ -263,17 +264,24 @@ describe.each(matrix)('SMS block/allow lists and decision records on $name', (ba
     await t.deps.codeStore.delete(sendFlagKey(mobile));
     t.clock.advance(1000);
     expect((await askSms(t, client, mobile)).json().error).toBe('SMS_DAILY_LIMIT');
-    await vi.waitFor(async () => {
-      const records = await t.deps.decisions.query({ mobile, limit: 10 });
-      expect(records).toHaveLength(2);
-      expect(records[1]).toMatchObject({
-        decision: 'sent',
-        vendor: 'recording',
-        outcome: 'ok',
-        jobId: expect.any(String),
-      });
-      expect(records[0]).toMatchObject({ decision: 'refused', rule: 'quota:SMS_DAILY_LIMIT', outcome: null });
-    });
+    await vi.waitFor(
+      async () => {
+        const records = await t.deps.decisions.query({ mobile, limit: 10 });
+        expect(records).toHaveLength(2);
+        expect(records[1]).toMatchObject({
+          decision: 'sent',
+          vendor: 'recording',
+          outcome: 'ok',
+          jobId: expect.any(String),
+        });
+        expect(records[0]).toMatchObject({
+          decision: 'refused',
+          rule: 'quota:SMS_DAILY_LIMIT',
+          outcome: null,
+        });
+      },
+      { timeout: 30_000, interval: 20 },
+    );
     const [record] = await t.deps.decisions.query({ ip: `${net}.0/24`, limit: 1 });
     expect(record).toMatchObject({
       mobile: `${mobile.slice(0, 7)}****`,
