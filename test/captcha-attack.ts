@@ -2,15 +2,19 @@
  * An OCR attack on the captcha, used by test/captcha-ocr.test.ts: Debian's tesseract-ocr
  * behind preprocessing pipelines of an attacker who has looked at the images (cubic
  * upscale, colour-aware thresholds, morphology against thin strokes and specks, median),
- * each read as one line and as one word with the alphabet as whitelist, and a vote.
+ * each read as one line and as one word with the alphabet as whitelist; and segmentation
+ * pipelines that cut the cleaned image into its four glyphs and read each alone (one
+ * tesseract page per glyph, as one character and as one word); and a vote over all.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createCanvas, loadImage } from '@napi-rs/canvas';
-import { CAPTCHA_ALPHABET } from '../src/domain/captcha.js';
+import { CAPTCHA_ALPHABET, CAPTCHA_LENGTH } from '../src/domain/captcha.js';
 
 const PARALLEL = 2;
+/** Numbers the list files, so passes running at once never share one. */
+let lists = 0;
 
 export interface Reading {
   /** Index of the image in its list → text read (whitespace removed), or null if tesseract crashed on it. */
@@ -51,9 +55,8 @@ function parseTsv(tsv: string): Map<number, string> {
 export async function readAll(dir: string, files: string[], psm: string): Promise<Reading> {
   const texts: Array<string | null> = new Array(files.length).fill(null);
   let start = 0;
-  let attempt = 0;
   while (start < files.length) {
-    const listFile = join(dir, `list-${psm}-${attempt++}.txt`);
+    const listFile = join(dir, `list-${psm}-${lists++}.txt`);
     await writeFile(listFile, `${files.slice(start).join('\n')}\n`);
     const { stdout, ok } = await runTesseract(listFile, psm);
     const pages = parseTsv(stdout);
@@ -62,7 +65,7 @@ export async function readAll(dir: string, files: string[], psm: string): Promis
     for (const [page, text] of pages) if (page <= complete) texts[start + page - 1] = text;
     if (ok) break;
     const failed = start + complete;
-    const alone = join(dir, `list-${psm}-${attempt++}.txt`);
+    const alone = join(dir, `list-${psm}-${lists++}.txt`);
     await writeFile(alone, `${files[failed]}\n`);
     const retry = await runTesseract(alone, psm);
     texts[failed] = retry.ok ? (parseTsv(retry.stdout).get(1) ?? '') : null;
@@ -214,9 +217,106 @@ function pgm(w: number, h: number, mask: Uint8Array | null, greyPx?: Uint8Array)
  * saturated glyphs on a pale gradient, thin crossing strokes, dots and arcs.
  */
 interface Pipeline {
-  prepare: (image: Buffer) => Promise<Buffer>;
-  /** Tesseract page modes to read it with: 7 one text line, 8 one word. */
+  /** One image to read as a whole, or one image per glyph (read each as one character). */
+  prepare: (image: Buffer) => Promise<Buffer | Buffer[]>;
+  /** Tesseract page modes to read it with: 7 one text line, 8 one word, 10 one character. */
   psm: string[];
+}
+
+/**
+ * Ink pixels' 8-connected components: a label per pixel (0 = paper) and each label's pixel
+ * count (index 0 unused).
+ */
+function components(w: number, h: number, mask: Uint8Array): { labels: Int32Array; areas: number[] } {
+  const labels = new Int32Array(w * h);
+  const areas = [0];
+  const stack = new Int32Array(w * h);
+  for (let start = 0; start < w * h; start++) {
+    if (!mask[start] || labels[start]) continue;
+    const label = areas.length;
+    let top = 0;
+    let area = 0;
+    stack[top++] = start;
+    labels[start] = label;
+    while (top > 0) {
+      const i = stack[--top] as number;
+      area++;
+      const x = i % w;
+      const y = (i - x) / w;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx;
+          const ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+          const j = ny * w + nx;
+          if (mask[j] && !labels[j]) {
+            labels[j] = label;
+            stack[top++] = j;
+          }
+        }
+      }
+    }
+    areas.push(area);
+  }
+  return { labels, areas };
+}
+
+/**
+ * Cuts the ink into `count` glyph masks, left to right. Specks (components under 2% of the
+ * ink) are dropped; the text's horizontal extent is that of the remaining ink; it is cut into
+ * `count` equal slices, each cut then moved to the column with the least ink (the valley
+ * between two glyphs) within a third of a slice of where it was, since the crossing strokes
+ * join glyphs into one component more often than not.
+ */
+function segment(
+  w: number,
+  h: number,
+  mask: Uint8Array,
+  count: number,
+): Array<{ w: number; h: number; mask: Uint8Array }> {
+  const { labels, areas } = components(w, h, mask);
+  const total = areas.reduce((a, b) => a + b, 0);
+  const kept = new Uint8Array(w * h);
+  const column = new Uint32Array(w);
+  for (let i = 0; i < w * h; i++) {
+    if ((areas[labels[i] as number] ?? 0) >= total * 0.02 && labels[i]) {
+      kept[i] = 1;
+      column[i % w] = (column[i % w] as number) + 1;
+    }
+  }
+  let lo = 0;
+  let hi = w - 1;
+  while (lo < w - 1 && !column[lo]) lo++;
+  while (hi > lo && !column[hi]) hi--;
+  const slice = (hi - lo + 1) / count;
+  const cuts = [lo];
+  for (let k = 1; k < count; k++) {
+    const aim = lo + k * slice;
+    let best = Math.round(aim);
+    let least = Number.POSITIVE_INFINITY;
+    for (let x = Math.round(aim - slice / 3); x <= Math.round(aim + slice / 3); x++) {
+      // Ties go to the column nearest the equal cut.
+      const score = (column[x] ?? 0) + Math.abs(x - aim) / slice;
+      if (score < least) [least, best] = [score, x];
+    }
+    cuts.push(best);
+  }
+  cuts.push(hi + 1);
+  return cuts.slice(0, count).map((x0, k) => {
+    const x1 = Math.max(x0, (cuts[k + 1] as number) - 1);
+    let top = h;
+    let bottom = -1;
+    for (let y = 0; y < h; y++)
+      for (let x = x0; x <= x1; x++)
+        if (kept[y * w + x]) [top, bottom] = [Math.min(top, y), Math.max(bottom, y)];
+    if (bottom < 0) return { w: 1, h: 1, mask: new Uint8Array(1) };
+    const gw = x1 - x0 + 1;
+    const gh = bottom - top + 1;
+    const glyph = new Uint8Array(gw * gh);
+    for (let y = 0; y < gh; y++)
+      for (let x = 0; x < gw; x++) glyph[y * gw + x] = kept[(y + top) * w + x + x0] as number;
+    return { w: gw, h: gh, mask: glyph };
+  });
 }
 
 /** Glyphs are drawn dark (HSL lightness ≤ 0.35); the noise is often lighter. */
@@ -253,6 +353,25 @@ export const PIPELINES: Record<string, Pipeline> = {
       return pgm(w, h, m);
     },
   },
+  // Segmentation: cut the cleaned ink into the four glyphs and read each as one character.
+  'value ×2, wide open, close, glyphs': {
+    psm: ['10', '8'],
+    prepare: async (image) => {
+      const { width: w, height: h, rgba } = await decode(image, 2);
+      const px = grey(rgba, value);
+      const m = close(w, h, open(w, h, ink(px, otsu(px)), 2), 1);
+      return segment(w, h, m, CAPTCHA_LENGTH).map((g) => pgm(g.w, g.h, g.mask));
+    },
+  },
+  'dark ×3, close, open, median, glyphs': {
+    psm: ['10', '8'],
+    prepare: async (image) => {
+      const { width: w, height: h, rgba } = await decode(image, 3);
+      const px = grey(rgba, luma);
+      const m = median(w, h, open(w, h, close(w, h, ink(px, DARK_LUMA), 1), 1));
+      return segment(w, h, m, CAPTCHA_LENGTH).map((g) => pgm(g.w, g.h, g.mask));
+    },
+  },
 };
 
 /**
@@ -269,8 +388,9 @@ export function vote(readings: Array<string | null>, length: number): string | n
   if (n >= 2) return best;
   return Array.from({ length }, (_, k) => {
     const at = new Map<string, number>();
-    for (const r of full) at.set(r[k] as string, (at.get(r[k] as string) ?? 0) + 1);
-    return [...at].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+    // '?' is a glyph read as nothing: it only wins where no reading has a character.
+    for (const r of full) if (r[k] !== '?') at.set(r[k] as string, (at.get(r[k] as string) ?? 0) + 1);
+    return at.size === 0 ? '?' : [...at].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
   }).join('');
 }
 
@@ -307,8 +427,13 @@ export async function attack(work: string, texts: string[], served: Buffer[]): P
     const files = ready.then(async () => {
       const { prepare } = PIPELINES[name] as Pipeline;
       const images: Buffer[] = [];
-      for (const body of served) images.push(await prepare(body));
-      return saveAll(join(work, name.replace(/\W+/g, '-')), images, 'pgm');
+      let per = 1;
+      for (const body of served) {
+        const out = await prepare(body);
+        if (Array.isArray(out)) per = out.length;
+        images.push(...(Array.isArray(out) ? out : [out]));
+      }
+      return { per, files: await saveAll(join(work, name.replace(/\W+/g, '-')), images, 'pgm') };
     });
     ready = files;
     return files;
@@ -316,7 +441,18 @@ export async function attack(work: string, texts: string[], served: Buffer[]): P
   const passes = names.flatMap((name, k) =>
     (PIPELINES[name] as Pipeline).psm.map((psm) => ({
       name: `${name}, --psm ${psm}`,
-      run: async () => readAll(work, await (prepared[k] as Promise<string[]>), psm),
+      run: async (): Promise<Reading> => {
+        const { per, files } = await (prepared[k] as Promise<{ per: number; files: string[] }>);
+        const { texts } = await readAll(work, files, psm);
+        if (per === 1) return { texts };
+        // One page per glyph: the sample's reading is each glyph's first character ('?' for none).
+        return {
+          texts: Array.from({ length: texts.length / per }, (_, i) => {
+            const glyphs = texts.slice(i * per, (i + 1) * per);
+            return glyphs.includes(null) ? null : glyphs.map((g) => g?.[0] ?? '?').join('');
+          }),
+        };
+      },
     })),
   );
   const started = performance.now();
@@ -329,14 +465,17 @@ export async function attack(work: string, texts: string[], served: Buffer[]): P
   const anyRight = new Set<number>();
   const perPass = readings.map((reading, p) => {
     let hits = 0;
+    let chars = 0;
     reading.texts.forEach((read, i) => {
+      const text = texts[i] as string;
+      if (read?.length === text.length) for (let k = 0; k < text.length; k++) chars += +(read[k] === text[k]);
       if (read === null) crashed.add(i);
       else if (read.toUpperCase() === texts[i]) {
         hits++;
         anyRight.add(i);
       }
     });
-    return { name: passes[p]?.name, hits };
+    return { name: passes[p]?.name, hits, chars };
   });
   const voted = texts.filter(
     (text, i) =>
@@ -348,7 +487,7 @@ export async function attack(work: string, texts: string[], served: Buffer[]): P
   const bestPass = Math.max(...perPass.map((p) => p.hits));
   const summary =
     `vote ${voted}/${texts.length}, best single set-up ${bestPass}/${texts.length} ` +
-    `(${perPass.map((p) => `${p.name}: ${p.hits}`).join('; ')}); ` +
+    `(${perPass.map((p) => `${p.name}: ${p.hits} (${p.chars} characters)`).join('; ')}); ` +
     `right in at least one set-up ${anyRight.size}; ` +
     `tesseract crashed on ${crashed.size} image(s) in some pass; ` +
     `${((performance.now() - started) / 1000).toFixed(1)} s`;

@@ -1,7 +1,8 @@
 /**
  * The captcha against an attacker who has looked at it: Debian's tesseract-ocr behind several
  * preprocessing pipelines of our own (test/captcha-attack.ts), each in single-line and
- * single-word page mode with the alphabet as whitelist, and a vote. The attacker gets one
+ * single-word page mode with the alphabet as whitelist, segmentation pipelines reading the
+ * four cut-out glyphs one by one, and a vote. The attacker gets one
  * answer per captcha, so it answers with the vote or its best single set-up; either must read
  * fewer than 5% of 200 samples exactly. A control run on the same font without distortion
  * proves the OCR does read text when text is readable, so a low rate means the drawing works,
