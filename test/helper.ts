@@ -8,6 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { sql } from 'kysely';
+import { openUserDatabase } from '../src/adapters/user-repository/database.js';
 import { buildServer } from '../src/build.js';
 import { type Config, loadConfig } from '../src/config.js';
 import { createDeps, type Deps } from '../src/deps.js';
@@ -154,6 +156,24 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/**
+ * Fresh server databases all start their ids at 1, while the Redis they share keeps sessions,
+ * tokens and counters by user id: ids from a random point keep test files, runs and backends
+ * apart.
+ */
+async function randomizeUserIds(config: Config): Promise<void> {
+  if (config.database.kind === 'sqlite') return;
+  const admin = await openUserDatabase(config.database, { poolSize: 1, statementTimeoutMs: 5000 });
+  try {
+    const start = randomInt(1_000_000, 1_000_000_000);
+    if (admin.dialect === 'postgres')
+      await sql`select setval(pg_get_serial_sequence('tb_users', 'id'), ${start})`.execute(admin.db);
+    else await sql.raw(`alter table tb_users auto_increment = ${start}`).execute(admin.db);
+  } finally {
+    await admin.close();
+  }
+}
+
 export async function buildTestApp(
   env: Record<string, string> = {},
   options: {
@@ -198,6 +218,7 @@ export async function buildTestApp(
     email: options.email ?? mailRecorder.provider,
     queuePrefix: `meiduo-users-test:${randomBytes(4).toString('hex')}`,
   });
+  if (database && options.migrate !== false) await randomizeUserIds(config);
   if (options.startWorker !== false) startSmsWorker(deps, config, log);
   const app = await buildServer(config, deps, log, { pagesDir: options.pagesDir });
   await app.ready();

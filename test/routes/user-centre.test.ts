@@ -1,7 +1,4 @@
-import { randomInt } from 'node:crypto';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openUserDatabase } from '../../src/adapters/user-repository/database.js';
 import { imageCodeKey, smsCodeKey } from '../../src/domain/verification.js';
 import {
   backendMatrix,
@@ -17,20 +14,6 @@ import {
 } from '../helper.js';
 
 const matrix = await backendMatrix();
-
-/**
- * Fresh server databases all start their ids at 1, while the Redis they share keeps sessions
- * and tokens by user id: ids from a random point keep runs and backends apart.
- */
-async function randomizeUserIds(t: TestApp): Promise<void> {
-  if (t.config.database.kind === 'sqlite') return;
-  const admin = await openUserDatabase(t.config.database, { poolSize: 1, statementTimeoutMs: 5000 });
-  const start = randomInt(1_000_000, 1_000_000_000);
-  if (admin.dialect === 'postgres')
-    await sql`select setval(pg_get_serial_sequence('tb_users', 'id'), ${start})`.execute(admin.db);
-  else await sql.raw(`alter table tb_users auto_increment = ${start}`).execute(admin.db);
-  await admin.close();
-}
 
 /** The token at the end of the link in a mail's text. */
 function tokenOf(text: string): string {
@@ -70,7 +53,6 @@ describe.each(matrix)('user centre on $name', ({ store: backend, database }) => 
       { ...NO_SEND_LIMITS, LOGIN_FAILURES_PER_ACCOUNT_IP: '3', LOGIN_FAILURES_PER_IP: '50' },
       { backend, database },
     );
-    await randomizeUserIds(t);
   });
   afterAll(() => t.close());
 
