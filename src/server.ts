@@ -8,7 +8,13 @@ import { type Config, ConfigError } from './config.js';
 import { createDeps } from './deps.js';
 import { createLogger } from './logger.js';
 import { migrateToLatest } from './migrations/index.js';
-import { loadConfigOrExit, requireSchema, startMetricsPort, startSmsWorker } from './startup.js';
+import {
+  loadConfigOrExit,
+  requireSchema,
+  startClusterMetricsPort,
+  startMetricsPort,
+  startSmsWorker,
+} from './startup.js';
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
 
@@ -25,6 +31,7 @@ async function main() {
       log,
       shutdownDeadlineMs: SHUTDOWN_DEADLINE_MS + 2000,
     });
+    await startClusterMetricsPort(config, log);
     return;
   }
   await serve(config, log, migrate && cluster.isPrimary);

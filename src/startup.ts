@@ -2,6 +2,7 @@
  * What the entry points (server.ts, worker.ts, migrate.ts) share: reading `.env`, validating
  * the configuration with a one-line refusal, and starting the SMS worker.
  */
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.js';
@@ -67,7 +68,12 @@ export async function startMetricsPort(
   log: Logger,
 ): Promise<() => Promise<void>> {
   if (config.METRICS_PORT === undefined || !deps.metrics) return async () => {};
-  const { startMetricsListener } = await import('./adapters/metrics/listener.js');
+  const { joinClusterMetrics, startMetricsListener } = await import('./adapters/metrics/listener.js');
+  // A web process of a cluster hands its metrics to the primary, which alone listens.
+  if (cluster.isWorker) {
+    joinClusterMetrics(deps.metrics);
+    return async () => {};
+  }
   const server = await startMetricsListener({
     host: config.METRICS_HOST,
     port: config.METRICS_PORT,
@@ -76,6 +82,19 @@ export async function startMetricsPort(
     metrics: deps.metrics,
   });
   return () => new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** METRICS_PORT in a cluster primary: every web process's metrics merged on one listener. */
+export async function startClusterMetricsPort(config: Config, log: Logger): Promise<void> {
+  if (config.METRICS_PORT === undefined) return;
+  const { startMetricsListener } = await import('./adapters/metrics/listener.js');
+  await startMetricsListener({
+    host: config.METRICS_HOST,
+    port: config.METRICS_PORT,
+    token: config.METRICS_TOKEN,
+    log,
+    cluster: true,
+  });
 }
 
 /**
