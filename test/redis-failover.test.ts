@@ -148,10 +148,16 @@ describe.skipIf(!redisHere)('Redis Sentinel failover under SMS load', () => {
       start([conf, '--sentinel']);
     }
     const sentinels = sentinelPorts.map(admin);
-    await until('three sentinels that know the replicas and each other', async () => {
-      const views = await Promise.all(sentinels.map((s) => sentinelView(s).catch(() => undefined)));
-      return views.every((v) => v?.['num-slaves'] === '2' && v['num-other-sentinels'] === '2');
-    });
+    // Sentinels find each other through hello messages every 2 s: slow on a loaded machine
+    // (seen past 20 s at a load average of 28), so the wait may use most of the hook's 60 s.
+    await until(
+      'three sentinels that know the replicas and each other',
+      async () => {
+        const views = await Promise.all(sentinels.map((s) => sentinelView(s).catch(() => undefined)));
+        return views.every((v) => v?.['num-slaves'] === '2' && v['num-other-sentinels'] === '2');
+      },
+      45_000,
+    );
 
     const hosts = sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',');
     t = await buildTestApp({
