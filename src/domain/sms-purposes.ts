@@ -2,11 +2,10 @@ import { captchaMatches } from './captcha.js';
 import { type DecisionRecorder, recordMask } from './decision-records.js';
 import { ApiError, DependencyError, type ErrorId } from './errors.js';
 import { KEY_PREFIX } from './keys.js';
-import { chinaDayWindow, fixedWindow, quota } from './limits.js';
-import type { CheckCodeResult, Clock, CodeStore, JobQueue, Quota, SmsPurpose } from './ports.js';
+import type { CheckCodeResult, Clock, CodeStore, JobQueue, SmsPurpose } from './ports.js';
 import { type RatioSettings, ratioCheck, ratioCredit } from './sms-abuse.js';
 import type { SmsLists } from './sms-lists.js';
-import { imageCodeKey, type VerificationSettings } from './verification.js';
+import { imageCodeKey, smsQuotas, type VerificationSettings } from './verification.js';
 
 /*
  * SMS codes of the user centre (API.md §2 "User centre", §3): the registration's rules under
@@ -77,33 +76,6 @@ export function createPurposeCodes(deps: PurposeCodesDeps) {
   const { codeStore, queue, clock, settings, lists, decisions, log } = deps;
   const limitsOn = settings.RATE_LIMITS === 'on';
 
-  /**
-   * The same counters as the registration's quotas (limits.ts names): they count messages a
-   * phone, an address, the service receive, whatever the purpose.
-   */
-  function quotas(mobile: string, client: string): Quota[] {
-    if (!limitsOn) return [];
-    const now = clock.nowMs();
-    const list: Quota[] = [];
-    if (settings.SMS_PER_IP_PER_HOUR > 0)
-      list.push(
-        quota(fixedWindow('sms-ip', client, 3600, now), settings.SMS_PER_IP_PER_HOUR, 'SMS_IP_LIMIT'),
-      );
-    if (settings.SMS_PER_MOBILE_PER_DAY > 0)
-      list.push(
-        quota(chinaDayWindow('sms-mobile', mobile, now), settings.SMS_PER_MOBILE_PER_DAY, 'SMS_DAILY_LIMIT'),
-      );
-    if (settings.SMS_GLOBAL_PER_HOUR > 0)
-      list.push(
-        quota(
-          fixedWindow('sms-global', 'all', 3600, now),
-          settings.SMS_GLOBAL_PER_HOUR,
-          'SMS_BUDGET_EXHAUSTED',
-        ),
-      );
-    return list;
-  }
-
   return {
     /**
      * One use of the image code and its compare, alone: for an answer that must come after a
@@ -164,7 +136,7 @@ export function createPurposeCodes(deps: PurposeCodesDeps) {
         code: binding === undefined ? code : `${binding}:${code}`,
         codeTtlSeconds: settings.SMS_CODE_TTL_SECONDS,
         attemptsKey: keys.attempts,
-        quotas: quotas(mobile, client),
+        quotas: smsQuotas(settings, nowMs, mobile, client),
         blocked: verdict.blocked !== null,
         ratio,
       });

@@ -59,6 +59,44 @@ export interface SmsRequest {
 
 const randomSmsCode = () => String(randomInt(0, 1_000_000)).padStart(6, '0');
 
+/**
+ * The SMS quotas of API.md §4 for one send, whatever its purpose: they count the messages a
+ * phone, an address and the service receive. Test numbers obey the per-IP limit only.
+ */
+export function smsQuotas(
+  settings: Pick<
+    VerificationSettings,
+    'RATE_LIMITS' | 'SMS_PER_IP_PER_HOUR' | 'SMS_PER_MOBILE_PER_DAY' | 'SMS_GLOBAL_PER_HOUR'
+  >,
+  nowMs: number,
+  mobile: string,
+  client: string,
+  testNumber = false,
+): Quota[] {
+  if (settings.RATE_LIMITS !== 'on') return [];
+  const quotas: Quota[] = [];
+  if (settings.SMS_PER_IP_PER_HOUR > 0) {
+    quotas.push(
+      quota(fixedWindow('sms-ip', client, 3600, nowMs), settings.SMS_PER_IP_PER_HOUR, 'SMS_IP_LIMIT'),
+    );
+  }
+  if (!testNumber && settings.SMS_PER_MOBILE_PER_DAY > 0) {
+    quotas.push(
+      quota(chinaDayWindow('sms-mobile', mobile, nowMs), settings.SMS_PER_MOBILE_PER_DAY, 'SMS_DAILY_LIMIT'),
+    );
+  }
+  if (!testNumber && settings.SMS_GLOBAL_PER_HOUR > 0) {
+    quotas.push(
+      quota(
+        fixedWindow('sms-global', 'all', 3600, nowMs),
+        settings.SMS_GLOBAL_PER_HOUR,
+        'SMS_BUDGET_EXHAUSTED',
+      ),
+    );
+  }
+  return quotas;
+}
+
 /** Image codes and SMS codes: GET /image_codes/ and GET /sms_codes/ (API.md §2). */
 export function createVerification(deps: VerificationDeps) {
   const { codeStore, queue, captcha, clock, settings, lists, decisions, log } = deps;
@@ -66,33 +104,6 @@ export function createVerification(deps: VerificationDeps) {
   const newCaptchaText = deps.newCaptchaText ?? (() => generateCaptchaText());
   const limitsOn = settings.RATE_LIMITS === 'on';
   const limiter = createLimiter({ codeStore, clock, enabled: limitsOn });
-
-  function smsQuotas(mobile: string, client: string, testNumber: boolean): Quota[] {
-    if (!limitsOn) return [];
-    const now = clock.nowMs();
-    const quotas: Quota[] = [];
-    if (settings.SMS_PER_IP_PER_HOUR > 0) {
-      quotas.push(
-        quota(fixedWindow('sms-ip', client, 3600, now), settings.SMS_PER_IP_PER_HOUR, 'SMS_IP_LIMIT'),
-      );
-    }
-    // Test numbers still obey the resend interval and the per-IP limit, not the daily or global quotas.
-    if (!testNumber && settings.SMS_PER_MOBILE_PER_DAY > 0) {
-      quotas.push(
-        quota(chinaDayWindow('sms-mobile', mobile, now), settings.SMS_PER_MOBILE_PER_DAY, 'SMS_DAILY_LIMIT'),
-      );
-    }
-    if (!testNumber && settings.SMS_GLOBAL_PER_HOUR > 0) {
-      quotas.push(
-        quota(
-          fixedWindow('sms-global', 'all', 3600, now),
-          settings.SMS_GLOBAL_PER_HOUR,
-          'SMS_BUDGET_EXHAUSTED',
-        ),
-      );
-    }
-    return quotas;
-  }
 
   return {
     async imageCode(uuid: string, client: string): Promise<CaptchaImage> {
@@ -153,7 +164,7 @@ export function createVerification(deps: VerificationDeps) {
         code: testCode ?? newSmsCode(),
         codeTtlSeconds: settings.SMS_CODE_TTL_SECONDS,
         attemptsKey: smsAttemptsKey(mobile),
-        quotas: smsQuotas(mobile, client, testCode !== undefined),
+        quotas: smsQuotas(settings, nowMs, mobile, client, testCode !== undefined),
         blocked: verdict.blocked !== null,
         ratio,
       });
