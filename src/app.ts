@@ -56,6 +56,8 @@ export async function app(
     'code-store': () => deps.codeStore.ping(),
     'session-store': () => deps.sessionStore.ping(),
     queue: () => deps.queue.ping(),
+    // A dead pool thread is replaced at once; the next task shows whether that helped.
+    'cpu-pool': async () => {},
   });
   fastify.addHook('onClose', async () => outages.close());
   await fastify.register(envelope, { mode: config.ERROR_STATUS_MODE, outages });

@@ -132,14 +132,16 @@ export const ConfigSchema = Type.Object({
     default: 1_000_000,
     description: 'PBKDF2 iterations',
   }),
-  // One core stays with the event loop: with every core hashing, a burst of registrations
-  // pushed the captcha's p99 past 50 ms (bench). On one core there is no choice.
-  HASH_CONCURRENCY: Type.Integer({
-    minimum: 1,
-    maximum: 256,
-    default: Math.max(1, availableParallelism() - 1),
-    description: 'hashes computed at once (default: cores − 1, at least 1)',
-  }),
+  // Hashes run on lowered-priority pool threads (src/adapters/cpu-pool.ts), so they may take
+  // every core without delaying requests; the default splits the cores among the web processes
+  // (cpuThreadsPerProcess) so that WEB_CONCURRENCY × threads does not oversubscribe them.
+  HASH_CONCURRENCY: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      description: 'hashes computed at once per web process (default: cores ÷ WEB_CONCURRENCY, rounded up)',
+    }),
+  ),
   ERROR_STATUS_MODE: Type.Union([Type.Literal('http'), Type.Literal('meiduo')], {
     default: 'http',
     description: '`meiduo`: client errors as HTTP 200 with code 400, like the Django original',
@@ -366,7 +368,9 @@ export type RedisTarget =
 type RedisSetting = 'REDIS_URL' | 'VERIFY_REDIS_URL' | 'SESSION_REDIS_URL' | 'QUEUE_REDIS_URL';
 
 /** Validated settings with the derived defaults filled in. */
-export type Config = Omit<Settings, 'DATABASE_URL' | RedisSetting> & {
+export type Config = Omit<Settings, 'DATABASE_URL' | 'HASH_CONCURRENCY' | RedisSetting> & {
+  /** Hashes at once per web process (the setting, or cpuThreadsPerProcess()). */
+  HASH_CONCURRENCY: number;
   /** Where the users live (DATABASE_URL, or the embedded default under DATA_DIR). */
   database: DatabaseTarget;
   /** Where codes, sessions and the queue live (each defaults to REDIS_URL); absent: SQLite, in-process. */
@@ -471,6 +475,15 @@ function adminTokens(single: string | undefined, named: string | undefined): Adm
   return tokens;
 }
 
+/**
+ * Threads of CPU work (captchas, hashes) per web process by default: the cores shared out among
+ * the WEB_CONCURRENCY processes, rounded up, so the machine's cores are all used and not
+ * grossly oversubscribed.
+ */
+export function cpuThreadsPerProcess(webConcurrency: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.ceil(cores / webConcurrency));
+}
+
 /** Validates the environment once; throws ConfigError naming the first bad setting. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const known = Object.keys(ConfigSchema.properties);
@@ -548,6 +561,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     `${s.PUBLIC_ORIGIN ?? `http://${ownHost.includes(':') ? `[${ownHost}]` : ownHost}:${s.PORT}`}/success_verify_email.html?token=`;
   const config: Config = {
     ...s,
+    HASH_CONCURRENCY: s.HASH_CONCURRENCY ?? cpuThreadsPerProcess(s.WEB_CONCURRENCY),
     database,
     redis,
     providers,

@@ -2,8 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createKyselyAuditLog } from './adapters/audit-log/kysely.js';
-import { createCaptchaRenderer } from './adapters/captcha-image.js';
 import { createSqliteCodeStore } from './adapters/code-store/sqlite.js';
+import { createCpuPool, createPooledCaptchaRenderer, createPooledHashEngine } from './adapters/cpu-pool.js';
 import { createEmailProvider } from './adapters/email-provider/index.js';
 import { createInProcessQueue } from './adapters/job-queue/in-process.js';
 import type { Metrics } from './adapters/metrics/prometheus.js';
@@ -13,7 +13,7 @@ import { createKyselySmsDecisionStore, createKyselySmsListStore } from './adapte
 import { openSqlite, type SqliteDatabase } from './adapters/sqlite.js';
 import { openUserDatabase } from './adapters/user-repository/database.js';
 import { createKyselyUserRepository } from './adapters/user-repository/kysely.js';
-import type { Config, RedisTarget } from './config.js';
+import { type Config, cpuThreadsPerProcess, type RedisTarget } from './config.js';
 import type { AuditLog } from './domain/admin.js';
 import { createDecisionRecorder, type DecisionRecorder } from './domain/decision-records.js';
 import { KEY_PREFIX } from './domain/keys.js';
@@ -174,6 +174,21 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
     const email = options.email ?? createEmailProvider(config);
     closers.push(async () => email.close?.());
 
+    // CPU work off the event loop, on threads of lowered priority (cpu-pool.ts). Two pools so
+    // that a captcha never queues behind a hash (tens to hundreds of ms): hashes get
+    // HASH_CONCURRENCY threads at nice 10, captchas the process's share of the cores at nice 5
+    // (above hashing, below the request path). Threads start when first needed.
+    const hashPool = createCpuPool({ name: 'hash', threads: config.HASH_CONCURRENCY, nice: 10 });
+    const captchaPool = createCpuPool({
+      name: 'captcha',
+      threads: cpuThreadsPerProcess(config.WEB_CONCURRENCY),
+      nice: 5,
+    });
+    closers.push(
+      () => hashPool.close(),
+      () => captchaPool.close(),
+    );
+
     const deps: Deps = {
       clock,
       codeStore,
@@ -183,8 +198,8 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       sms,
       emailQueue,
       email,
-      hasher: createPasswordHasher(config),
-      captcha: createCaptchaRenderer(),
+      hasher: createPasswordHasher(config, {}, createPooledHashEngine(hashPool)),
+      captcha: createPooledCaptchaRenderer(captchaPool),
       smsLists: createSmsLists({
         store: createKyselySmsListStore(userDb),
         clock,

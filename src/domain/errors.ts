@@ -83,7 +83,7 @@ export class ApiError extends Error {
 /** A dependency (database, store, queue) failed: answered with 503, details only in the log. */
 export class DependencyError extends Error {
   constructor(
-    readonly dependency: 'database' | 'code-store' | 'session-store' | 'queue',
+    readonly dependency: 'database' | 'code-store' | 'session-store' | 'queue' | 'cpu-pool',
     cause: unknown,
   ) {
     super(`${dependency} unavailable`, { cause });

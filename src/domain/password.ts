@@ -2,6 +2,7 @@ import { pbkdf2 as pbkdf2Callback, randomInt, timingSafeEqual } from 'node:crypt
 import { promisify } from 'node:util';
 import { type Algorithm, hashRaw, type Version } from '@node-rs/argon2';
 import type { Config } from '../config.js';
+import { DependencyError } from './errors.js';
 import type { PasswordHasher } from './ports.js';
 
 /*
@@ -9,8 +10,8 @@ import type { PasswordHasher } from './ports.js';
  * service verify each other's rows in a shared tb_users:
  *   argon2$argon2id$v=19$m=…,t=…,p=…$<salt b64, no padding>$<hash b64, no padding>
  *   pbkdf2_sha256$<iterations>$<salt>$<base64 hash>   (and pbkdf2_sha1 for verification)
- * Both algorithms run on libuv's thread pool (node:crypto, @node-rs/argon2), never on the event
- * loop; a FIFO semaphore caps how many run at once so a burst of logins cannot take every pool
+ * Both algorithms run off the event loop: on libuv's thread pool by default, in the service on
+ * the CPU pool's lowered-priority threads (HashEngine, deps.ts); a FIFO semaphore caps how many run at once so a burst of logins cannot take every pool
  * thread from the rest of the process (DNS, file I/O, other hashes).
  */
 
@@ -48,7 +49,7 @@ const ARGON2_TYPES = { argon2d: 0, argon2i: 1, argon2id: 2 } as const;
 type Argon2Type = keyof typeof ARGON2_TYPES;
 const ARGON2_VERSIONS: Record<number, Version> = { 16: 0 as Version, 19: 1 as Version };
 
-interface Argon2Hash {
+export interface Argon2Hash {
   kind: 'argon2';
   type: Argon2Type;
   version: number;
@@ -59,7 +60,7 @@ interface Argon2Hash {
   hash: Buffer;
 }
 
-interface Pbkdf2Hash {
+export interface Pbkdf2Hash {
   kind: 'pbkdf2_sha256' | 'pbkdf2_sha1';
   iterations: number;
   salt: string;
@@ -158,15 +159,7 @@ function unpadded(bytes: Buffer): string {
 }
 
 function argon2Raw(password: string, h: Omit<Argon2Hash, 'kind' | 'hash'>, length: number): Promise<Buffer> {
-  return hashRaw(Buffer.from(password, 'utf8'), {
-    algorithm: ARGON2_TYPES[h.type] as Algorithm,
-    version: ARGON2_VERSIONS[h.version],
-    memoryCost: h.memoryKib,
-    timeCost: h.timeCost,
-    parallelism: h.parallelism,
-    outputLen: length,
-    salt: h.salt,
-  });
+  return hashRaw(Buffer.from(password, 'utf8'), argon2Options(h, length));
 }
 
 function pbkdf2Raw(
@@ -175,8 +168,7 @@ function pbkdf2Raw(
   iterations: number,
   salt: string,
 ): Promise<Buffer> {
-  const digest = kind === 'pbkdf2_sha256' ? 'sha256' : 'sha1';
-  const length = kind === 'pbkdf2_sha256' ? 32 : 20;
+  const { digest, length } = pbkdf2Options(kind);
   return pbkdf2(Buffer.from(password, 'utf8'), Buffer.from(salt, 'utf8'), iterations, length, digest);
 }
 
@@ -189,7 +181,37 @@ function weakSalt(length: number): boolean {
   return length * Math.log2(SALT_CHARS.length) < SALT_ENTROPY_BITS;
 }
 
-export function createPasswordHasher(options: HasherOptions, probe: HasherProbe = {}): PasswordHasher {
+/** Where the key derivations run: libuv's threads by default, a CPU pool in the service (deps.ts). */
+export interface HashEngine {
+  argon2(password: string, h: Omit<Argon2Hash, 'kind' | 'hash'>, length: number): Promise<Buffer>;
+  pbkdf2(password: string, kind: Pbkdf2Hash['kind'], iterations: number, salt: string): Promise<Buffer>;
+}
+
+export const libuvHashEngine: HashEngine = { argon2: argon2Raw, pbkdf2: pbkdf2Raw };
+
+/** The argon2 options @node-rs/argon2 takes for a parsed or configured hash. */
+export function argon2Options(h: Omit<Argon2Hash, 'kind' | 'hash'>, length: number) {
+  return {
+    algorithm: ARGON2_TYPES[h.type] as Algorithm,
+    version: ARGON2_VERSIONS[h.version] as Version,
+    memoryCost: h.memoryKib,
+    timeCost: h.timeCost,
+    parallelism: h.parallelism,
+    outputLen: length,
+    salt: h.salt,
+  };
+}
+
+/** The pbkdf2 digest and key length of a Django PBKDF2 algorithm. */
+export function pbkdf2Options(kind: Pbkdf2Hash['kind']): { digest: string; length: number } {
+  return kind === 'pbkdf2_sha256' ? { digest: 'sha256', length: 32 } : { digest: 'sha1', length: 20 };
+}
+
+export function createPasswordHasher(
+  options: HasherOptions,
+  probe: HasherProbe = {},
+  engine: HashEngine = libuvHashEngine,
+): PasswordHasher {
   const semaphore = createSemaphore(options.HASH_CONCURRENCY);
   const argon2HashBytes = options.ARGON2_HASH_BYTES ?? DEFAULT_ARGON2_HASH_BYTES;
   let running = 0;
@@ -216,12 +238,12 @@ export function createPasswordHasher(options: HasherOptions, probe: HasherProbe 
     const salt = randomSalt();
     if (options.PASSWORD_HASHER === 'pbkdf2_sha256') {
       const iterations = options.PBKDF2_ITERATIONS;
-      const key = await compute(() => pbkdf2Raw(password, 'pbkdf2_sha256', iterations, salt));
+      const key = await compute(() => engine.pbkdf2(password, 'pbkdf2_sha256', iterations, salt));
       return `pbkdf2_sha256$${iterations}$${salt}$${key.toString('base64')}`;
     }
     // As Django: its own salt string is the salt's bytes.
     const params = { ...configuredArgon2, salt: Buffer.from(salt, 'utf8') };
-    const key = await compute(() => argon2Raw(password, params, argon2HashBytes));
+    const key = await compute(() => engine.argon2(password, params, argon2HashBytes));
     const { memoryKib: m, timeCost: t, parallelism: p } = params;
     return `argon2$argon2id$v=19$m=${m},t=${t},p=${p}$${unpadded(params.salt)}$${unpadded(key)}`;
   }
@@ -256,9 +278,11 @@ export function createPasswordHasher(options: HasherOptions, probe: HasherProbe 
     try {
       derived =
         h.kind === 'argon2'
-          ? await compute(() => argon2Raw(password, h, h.hash.length))
-          : await compute(() => pbkdf2Raw(password, h.kind, h.iterations, h.salt));
-    } catch {
+          ? await compute(() => engine.argon2(password, h, h.hash.length))
+          : await compute(() => engine.pbkdf2(password, h.kind, h.iterations, h.salt));
+    } catch (err) {
+      // The pool is gone (503), not the row.
+      if (err instanceof DependencyError) throw err;
       // Parameters the library refuses (e.g. m < 8·p): no password can match this row.
       return refuse();
     }

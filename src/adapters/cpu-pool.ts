@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { DependencyError } from '../domain/errors.js';
+import { argon2Options, type HashEngine, pbkdf2Options } from '../domain/password.js';
+import type { CaptchaRenderer } from '../domain/ports.js';
+import type { CpuTask, CpuTaskResult } from './cpu-worker.js';
+
+/*
+ * A small pool of worker threads for CPU-heavy work (captcha drawing, password hashing), so the
+ * event loop only hands work over. Each thread raises its own nice value (setpriority on its
+ * thread id, Linux): the request path keeps its priority and the pool gets the spare CPU. One
+ * task in flight per thread, a bounded FIFO queue before them; a thread that dies fails only its
+ * own task (as a 503) and is replaced. Hand-written rather than piscina/tinypool: ~150 lines, and
+ * the parts that matter here (nice per thread, starting the .ts entry under tsx) are ours anyway.
+ */
+
+export interface CpuPoolOptions {
+  threads: number;
+  /** Nice value each thread sets for itself (0–19; higher is lower priority). */
+  nice: number;
+  /** Tasks waiting beyond the running ones; more are refused with a DependencyError (503). */
+  maxQueue?: number;
+  /** Names the threads in errors and the log. */
+  name: string;
+}
+
+export interface CpuPool {
+  run<K extends CpuTask['kind']>(task: Extract<CpuTask, { kind: K }>): Promise<CpuTaskResult<K>>;
+  readonly threads: number;
+  close(): Promise<void>;
+}
+
+interface Job {
+  task: CpuTask;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | undefined;
+}
+
+interface TsxPackage {
+  exports: { './esm/api': { import: { default: string } } };
+}
+
+/** Compiled (dist/*.js) the entry is the .js beside this file; from source it runs under tsx. */
+function startWorker(name: string, nice: number): Worker {
+  const here = import.meta.url;
+  const options = { name, workerData: { nice } };
+  if (/\.js$/.test(new URL(here).pathname)) return new Worker(new URL('./cpu-worker.js', here), options);
+  const entry = new URL('./cpu-worker.ts', here).href;
+  // tsx's ESM API (its `import` export; require.resolve would give the CommonJS one).
+  const tsxPackage = createRequire(here).resolve('tsx/package.json');
+  const tsxApi = (JSON.parse(readFileSync(tsxPackage, 'utf8')) as TsxPackage).exports['./esm/api'].import
+    .default;
+  const tsx = new URL(tsxApi, pathToFileURL(tsxPackage)).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(here)}))`;
+  return new Worker(boot, { ...options, eval: true });
+}
+
+export function createCpuPool(options: CpuPoolOptions): CpuPool {
+  const { threads, nice, name } = options;
+  const maxQueue = options.maxQueue ?? 1000;
+  const queue: Job[] = [];
+  const slots: Slot[] = [];
+  let closed = false;
+
+  const unavailable = (cause: unknown) => new DependencyError('cpu-pool', cause);
+
+  function spawn(): Slot {
+    const slot: Slot = { worker: startWorker(name, nice), job: undefined };
+    const { worker } = slot;
+    worker.on('message', (message: { ok: boolean; value?: unknown; error?: string }) => {
+      const job = slot.job;
+      slot.job = undefined;
+      if (job) {
+        if (message.ok) job.resolve(message.value);
+        else job.reject(new Error(message.error ?? 'task failed'));
+      }
+      next(slot);
+    });
+    // A thread that throws outside a task, or exits, is gone: fail its task, start another.
+    let crash: unknown;
+    worker.on('error', (err) => {
+      crash = err;
+    });
+    worker.on('exit', (code) => {
+      const index = slots.indexOf(slot);
+      if (index >= 0) slots.splice(index, 1);
+      slot.job?.reject(unavailable(crash ?? new Error(`${name} thread exited with code ${code}`)));
+      slot.job = undefined;
+      // Replaced only when work waits; otherwise the next run() starts one.
+      if (!closed && queue.length > 0) next(spawnInto());
+    });
+    return slot;
+  }
+
+  function spawnInto(): Slot {
+    const slot = spawn();
+    slots.push(slot);
+    return slot;
+  }
+
+  function next(slot: Slot): void {
+    if (slot.job || closed || !slots.includes(slot)) return;
+    const job = queue.shift();
+    if (!job) return;
+    slot.job = job;
+    slot.worker.postMessage(job.task);
+  }
+
+  return {
+    threads,
+    run(task) {
+      if (closed) return Promise.reject(unavailable(new Error(`${name} pool closed`)));
+      return new Promise((resolve, reject) => {
+        // Threads start on first need: a process that never hashes starts no hash threads.
+        const idle = slots.find((s) => !s.job) ?? (slots.length < threads ? spawnInto() : undefined);
+        if (!idle && queue.length >= maxQueue) {
+          reject(unavailable(new Error(`${name} queue full (${maxQueue})`)));
+          return;
+        }
+        queue.push({ task, resolve: resolve as (value: unknown) => void, reject });
+        if (idle) next(idle);
+      });
+    },
+    async close() {
+      closed = true;
+      for (const job of queue.splice(0)) job.reject(unavailable(new Error(`${name} pool closed`)));
+      await Promise.all(slots.splice(0).map((s) => s.worker.terminate()));
+    },
+  };
+}
+
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/** Password key derivations on the pool's threads (the hasher keeps its HASH_CONCURRENCY bound). */
+export function createPooledHashEngine(pool: CpuPool): HashEngine {
+  return {
+    async argon2(password, h, length) {
+      const o = argon2Options(h, length);
+      return asBuffer(await pool.run({ kind: 'argon2', password, ...o, salt: o.salt }));
+    },
+    async pbkdf2(password, kind, iterations, salt) {
+      return asBuffer(await pool.run({ kind: 'pbkdf2', password, salt, iterations, ...pbkdf2Options(kind) }));
+    },
+  };
+}
+
+/** The CaptchaRenderer port, drawn and encoded on the pool's threads. */
+export function createPooledCaptchaRenderer(
+  pool: CpuPool,
+  options: { width?: number; height?: number; format?: 'png' | 'jpeg'; jpegQuality?: number } = {},
+): CaptchaRenderer {
+  const { width = 200, height = 75, format = 'jpeg', jpegQuality = 85 } = options;
+  return {
+    async render(text) {
+      const image = await pool.run({ kind: 'captcha', text, width, height, format, jpegQuality });
+      return { contentType: image.contentType, body: asBuffer(image.body) };
+    },
+  };
+}
