@@ -36,6 +36,9 @@ async function build(env: Record<string, string>): Promise<Built> {
   const app = createFastify(config, log);
   const routes: Built['routes'] = [];
   app.addHook('onRoute', (route) => {
+    // The built pages (web/dist, after npm start or npm run build) are files, not API: their
+    // routes are hidden from the document by @fastify/static and left out here too.
+    if ((route.schema as { hide?: boolean } | undefined)?.hide) return;
     for (const method of [route.method].flat()) routes.push({ method: String(method), url: route.url });
   });
   await app.register(appPlugin, { config, deps });
