@@ -14,6 +14,11 @@ export interface Envelope {
   resend_after?: number;
   count?: number;
   csrf_token?: string;
+  /** The address or number an answer of the user centre names (PUT /emails/, masked mobile of a reset). */
+  email?: string;
+  mobile?: string;
+  /** DELETE /sessions/{handle}/: whether the ended session was this one. */
+  current?: boolean;
   info_data?: { username: string; mobile: string; email: string; email_active: boolean };
 }
 
