@@ -191,12 +191,16 @@ describe.skipIf(!hasChromium)('user-centre pages in a real browser', () => {
     const mail = await arriving;
     const link = /https?:\/\/\S+success_verify_email\.html\?token=[\w-]+/.exec(mail.text)?.[0];
     expect(link?.startsWith(`${origin}/`)).toBe(true);
+    // Opened from a mail client: a browser that is not logged in.
+    await context.clearCookies();
     await page.goto(link ?? '');
     await expect.poll(() => text('#title'), POLL).toBe('邮箱验证成功');
     expect(await text('#verify-status')).toBe(`${address} 已通过验证`);
     // The token left the address bar at once.
     expect(page.url()).toBe(`${origin}/success_verify_email.html`);
     await page.click('text=前往用户中心');
+    await expect.poll(() => page.isVisible('#guest'), POLL).toBe(true);
+    await logIn(username);
     await expect.poll(() => text('#info-email-state'), POLL).toBe('已验证');
 
     // The link works once.
@@ -350,6 +354,30 @@ describe.skipIf(!hasChromium)('user-centre pages in a real browser', () => {
         }));
         expect(layout.scrollWidth, `${name}-${size}`).toBeLessThanOrEqual(layout.innerWidth);
         expect(layout.unlabelled).toEqual([]);
+        if (name === 'user-center' && size === '1280') {
+          // Every control is reached by keyboard, in reading order.
+          await page.focus('#email');
+          const order: string[] = [];
+          for (let i = 0; i < 12; i++) {
+            await page.keyboard.press('Tab');
+            order.push(await page.evaluate(() => document.activeElement?.id ?? ''));
+          }
+          expect(order).toEqual([
+            'email-submit',
+            'old_password',
+            'new_password',
+            'new_password2',
+            'password-submit',
+            'new_mobile',
+            'mobile_password',
+            'image_code',
+            'captcha',
+            'sms_code',
+            'send-sms',
+            'mobile-submit',
+          ]);
+          expect(await page.getByRole('button', { name: /退出 Chrome · Linux（本设备）/ }).count()).toBe(1);
+        }
         const shot = await page.screenshot(
           save ? { path: `${SCREENSHOTS}${name}-${size}.png`, fullPage: name === 'user-center' } : {},
         );
