@@ -263,6 +263,7 @@ describe.skipIf(!hasChromium)('user-centre pages in a real browser', () => {
     await page.fill('#old_password', PASSWORD);
     await page.click('#password-submit');
     await page.waitForURL(/\/login\.html/);
+    await expect.poll(() => text('#form-note'), POLL).toBe('密码已修改，请使用新密码重新登录');
     expect((await phone.get('/info/')).statusCode).toBe(401);
     await logIn(username, NEW_PASSWORD);
   });
@@ -299,6 +300,7 @@ describe.skipIf(!hasChromium)('user-centre pages in a real browser', () => {
     await page.fill('#sms_code', code);
     await page.press('#sms_code', 'Enter');
     await page.waitForURL(/\/login\.html/);
+    await expect.poll(() => text('#form-note'), POLL).toBe('密码已重置，请使用新密码登录');
     await logIn(username, NEW_PASSWORD);
   });
 

@@ -102,7 +102,7 @@ byId('reset-form', HTMLFormElement).addEventListener('submit', async (event) => 
     }),
   );
   if (succeeded(answer)) {
-    window.location.assign('/login.html?reset=1');
+    window.location.assign('/login.html?notice=reset');
     return;
   }
   showError(answer);

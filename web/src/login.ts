@@ -11,6 +11,14 @@ const submitButton = byId('submit', HTMLButtonElement);
 const formError = byId('form-error', HTMLElement);
 const SUBMIT_TEXT = submitButton.textContent ?? '登录';
 
+/** Why the person was sent here (find password, password change): every session had ended. */
+const NOTICES: Record<string, string> = {
+  reset: '密码已重置，请使用新密码登录',
+  password: '密码已修改，请使用新密码重新登录',
+};
+byId('form-note', HTMLElement).textContent =
+  NOTICES[new URLSearchParams(window.location.search).get('notice') ?? ''] ?? '';
+
 const checkUsername = () =>
   username.value !== '' ? username.pass() : username.fail(MESSAGES.LOGIN_USERNAME_REQUIRED);
 const checkPassword = () =>

@@ -119,7 +119,7 @@ byId('password-form', HTMLFormElement).addEventListener('submit', async (event) 
   );
   if (succeeded(answer)) {
     // Every session ended, this one too: log in again with the new password.
-    window.location.assign('/login.html?next=%2Fuser_center_info.html');
+    window.location.assign('/login.html?notice=password&next=%2Fuser_center_info.html');
     return;
   }
   if (loggedOut(answer)) return;
