@@ -233,6 +233,7 @@ describe.skipIf(!hasChromium)('user-centre pages in a real browser', () => {
 
     await page.click('#end-others');
     await expect.poll(() => page.locator('#sessions li').count(), POLL).toBe(1);
+    await expect.poll(() => text('#sessions-note'), POLL).toBe('已退出2台其他设备');
     expect(await page.isVisible('#end-others')).toBe(false);
     expect((await phone.get('/info/')).statusCode).toBe(401);
     expect((await tablet.get('/info/')).statusCode).toBe(401);

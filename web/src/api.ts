@@ -19,6 +19,8 @@ export interface Envelope {
   mobile?: string;
   /** DELETE /sessions/{handle}/: whether the ended session was this one. */
   current?: boolean;
+  /** DELETE /sessions/: how many other sessions ended. */
+  ended?: number;
   info_data?: { username: string; mobile: string; email: string; email_active: boolean };
 }
 

@@ -252,6 +252,7 @@ interface SessionView {
 const sessionsList = byId('sessions', HTMLUListElement);
 const sessionsError = byId('sessions-error', HTMLElement);
 const endOthers = byId('end-others', HTMLButtonElement);
+const sessionsNote = byId('sessions-note', HTMLElement);
 
 /** A browser and system a person recognises, from the user agent. */
 function deviceName(agent: string | null): string {
@@ -331,6 +332,7 @@ function sessionItem(session: SessionView): HTMLLIElement {
 }
 
 async function loadSessions(): Promise<void> {
+  sessionsNote.textContent = '';
   const answer = await get('/sessions/');
   if (loggedOut(answer)) return;
   if (!succeeded(answer)) {
@@ -351,7 +353,7 @@ endOthers.addEventListener('click', async () => {
     return;
   }
   await loadSessions();
-  sessionsError.textContent = '';
+  sessionsNote.textContent = `已退出${answer.body.ended ?? 0}台其他设备`;
 });
 
 // --- logout --------------------------------------------------------------------------------
