@@ -54,11 +54,7 @@ async function sendSms(): Promise<void> {
     sms.newCaptcha();
     if (succeeded(answer)) {
       codeAccount = account.value;
-      sms.imageCode.pass();
-      sms.startCountdown(answer.body.resend_after ?? 60);
-      const mobile = answer.body.mobile ?? '';
-      sms.smsCode.note(`短信验证码已发送到 ${mobile}，请注意查收`);
-      sms.smsCode.input.focus();
+      sms.sent(answer.body.resend_after ?? 60, `短信验证码已发送到 ${answer.body.mobile ?? ''}，请注意查收`);
       return;
     }
     showError(answer);

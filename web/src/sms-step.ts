@@ -74,6 +74,14 @@ export class SmsStep {
     this.countdown = window.setInterval(tick, 250);
   }
 
+  /** A code was sent: the captcha is spent, the countdown runs, and the person is told where to look. */
+  sent(resendAfterSeconds: number, note: string): void {
+    this.imageCode.pass();
+    this.startCountdown(resendAfterSeconds);
+    this.smsCode.note(note);
+    this.smsCode.input.focus();
+  }
+
   /** Shows an image-code refusal on its field; true if it was one. */
   showImageError(answer: Answer): boolean {
     const error = answer.body.error ?? '';

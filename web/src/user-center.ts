@@ -190,10 +190,7 @@ async function sendMobileSms(): Promise<void> {
     if (loggedOut(answer)) return;
     if (succeeded(answer)) {
       codeMobile = newMobile.value;
-      sms.imageCode.pass();
-      sms.startCountdown(answer.body.resend_after ?? 60);
-      sms.smsCode.note('短信验证码已发送到新手机号，请注意查收');
-      sms.smsCode.input.focus();
+      sms.sent(answer.body.resend_after ?? 60, '短信验证码已发送到新手机号，请注意查收');
       return;
     }
     showMobileError(answer);
