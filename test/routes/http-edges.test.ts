@@ -108,9 +108,10 @@ describe('answers before any route', () => {
     );
     const elapsedMs = Date.now() - started;
     expectEnvelope(answer, 408, 'REQUEST_TIMEOUT');
-    // The timeout, plus Node's one-second check: not the 30-60 s of Node's default check
+    // After the timeout, and well before Node's default 30 s check (the ~79 s seen before the
+    // fix). A tighter bound failed once at 9.5 s in a full parallel run: not a timing test.
     expect(elapsedMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
-    expect(elapsedMs).toBeLessThan(REQUEST_TIMEOUT_MS + 3000);
+    expect(elapsedMs).toBeLessThan(25_000);
   });
 });
 
