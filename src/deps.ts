@@ -57,6 +57,8 @@ export interface Deps {
   metrics?: Metrics;
   /** What the database lacks of the schema the service needs (src/migrations: schemaGaps). */
   schemaGaps(): Promise<string[]>;
+  /** Starts the CPU pools' threads ahead of the first request (a web process, before it listens). */
+  warm(): Promise<void>;
   /** Closes everything in reverse order of opening. */
   close(): Promise<void>;
 }
@@ -177,10 +179,12 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
     // CPU work off the event loop, on threads of lowered priority (cpu-pool.ts). Two pools so
     // that a captcha never queues behind a hash (tens to hundreds of ms): hashes get
     // HASH_CONCURRENCY threads at nice 10, captchas the process's share of the cores at nice 5
-    // (above hashing, below the request path). Threads start when first needed.
+    // (above hashing, below the request path). A web process starts them before it listens
+    // (deps.warm); elsewhere they start when first needed.
     const hashPool = createCpuPool({ name: 'hash', threads: config.HASH_CONCURRENCY, nice: 10 });
     const captchaPool = createCpuPool({
       name: 'captcha',
+      captcha: true,
       threads: cpuThreadsPerProcess(config.WEB_CONCURRENCY),
       nice: 5,
     });
@@ -209,6 +213,7 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       decisions,
       audit: createKyselyAuditLog(userDb),
       schemaGaps: () => schemaGaps(userDb),
+      warm: async () => void (await Promise.all([hashPool.warm(), captchaPool.warm()])),
       close: async () => {
         for (const close of closers.reverse()) {
           await close().catch((err: unknown) => log.error({ err }, 'error while closing'));

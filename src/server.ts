@@ -58,6 +58,7 @@ async function serve(config: Config, log: Logger, migrate: boolean): Promise<voi
     throw err;
   });
   if (config.RUN_WORKER) startSmsWorker(deps, config, log);
+  await deps.warm();
   const server = await buildServer(config, deps, log);
   await server.listen({ host: config.HOST, port: config.PORT });
   const stopMetrics = await startMetricsPort(deps, config, log);

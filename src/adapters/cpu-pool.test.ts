@@ -19,8 +19,14 @@ function niceOf(tid: number): number {
 }
 
 const pools: CpuPool[] = [];
-function pool(threads: number, nice = 10, maxQueue?: number): CpuPool {
-  const p = createCpuPool({ name: 'test', threads, nice, ...(maxQueue === undefined ? {} : { maxQueue }) });
+function pool(threads: number, nice = 10, maxQueue?: number, captcha = false): CpuPool {
+  const p = createCpuPool({
+    name: 'test',
+    threads,
+    nice,
+    captcha,
+    ...(maxQueue === undefined ? {} : { maxQueue }),
+  });
   pools.push(p);
   return p;
 }
@@ -47,7 +53,7 @@ describe('CPU pool', () => {
   });
 
   it('renders captchas and derives keys on the threads, with the results of the in-process code', async () => {
-    const p = pool(1);
+    const p = pool(1, 10, undefined, true);
     const image = await createPooledCaptchaRenderer(p).render('AB12');
     expect(image.contentType).toBe('image/jpeg');
     expect(Buffer.isBuffer(image.body)).toBe(true);
@@ -109,6 +115,29 @@ describe('CPU pool', () => {
     await waiting;
     await p.close();
     await expect(p.run({ kind: 'thread' })).rejects.toBeInstanceOf(DependencyError);
+  });
+
+  it('warm() has every thread started and ready, so that no task waits for a thread to start', async () => {
+    const before = new Set(listTasks());
+    const p = pool(2, 10, undefined, true);
+    await p.warm();
+    const started = listTasks().filter((tid) => !before.has(tid));
+    const [a, b] = await Promise.all([p.run({ kind: 'thread' }), p.run({ kind: 'thread' })]);
+    expect(started).toContain(a.tid);
+    expect(started).toContain(b.tid);
+    expect(a.tid).not.toBe(b.tid);
+    // A thread started without the renderer says so instead of drawing.
+    const hashOnly = pool(1);
+    await expect(
+      hashOnly.run({
+        kind: 'captcha',
+        text: 'AB12',
+        width: 200,
+        height: 75,
+        format: 'jpeg',
+        jpegQuality: 85,
+      }),
+    ).rejects.toThrow(/not a captcha thread/);
   });
 
   it('close() ends its threads', async () => {

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { DependencyError } from '../domain/errors.js';
 import { argon2Options, type HashEngine, pbkdf2Options } from '../domain/password.js';
 import type { CaptchaRenderer } from '../domain/ports.js';
-import type { CpuTask, CpuTaskResult } from './cpu-worker.js';
+import type { CpuTask, CpuTaskResult, CpuWorkerData } from './cpu-worker.js';
 
 /*
  * A small pool of worker threads for CPU-heavy work (captcha drawing, password hashing), so the
@@ -24,10 +24,17 @@ export interface CpuPoolOptions {
   maxQueue?: number;
   /** Names the threads in errors and the log. */
   name: string;
+  /** Its threads draw captchas (they load the renderer); others only derive keys. */
+  captcha?: boolean;
 }
 
 export interface CpuPool {
   run<K extends CpuTask['kind']>(task: Extract<CpuTask, { kind: K }>): Promise<CpuTaskResult<K>>;
+  /**
+   * Starts every thread and resolves once each has loaded what it needs, so that the first
+   * requests do not pay for a thread's start (~100–200 ms). Without it threads start on need.
+   */
+  warm(): Promise<void>;
   readonly threads: number;
   close(): Promise<void>;
 }
@@ -41,6 +48,8 @@ interface Job {
 interface Slot {
   worker: Worker;
   job: Job | undefined;
+  /** Settles when the thread has said it is ready, or has gone. */
+  ready: Promise<void>;
 }
 
 interface TsxPackage {
@@ -48,9 +57,9 @@ interface TsxPackage {
 }
 
 /** Compiled (dist/*.js) the entry is the .js beside this file; from source it runs under tsx. */
-function startWorker(name: string, nice: number): Worker {
+function startWorker(name: string, workerData: CpuWorkerData): Worker {
   const here = import.meta.url;
-  const options = { name, workerData: { nice } };
+  const options = { name, workerData };
   if (/\.js$/.test(new URL(here).pathname)) return new Worker(new URL('./cpu-worker.js', here), options);
   const entry = new URL('./cpu-worker.ts', here).href;
   // tsx's ESM API (its `import` export; require.resolve would give the CommonJS one).
@@ -64,6 +73,7 @@ function startWorker(name: string, nice: number): Worker {
 
 export function createCpuPool(options: CpuPoolOptions): CpuPool {
   const { threads, nice, name } = options;
+  const workerData: CpuWorkerData = { nice, captcha: options.captcha ?? false };
   const maxQueue = options.maxQueue ?? 1000;
   const queue: Job[] = [];
   const slots: Slot[] = [];
@@ -72,9 +82,11 @@ export function createCpuPool(options: CpuPoolOptions): CpuPool {
   const unavailable = (cause: unknown) => new DependencyError('cpu-pool', cause);
 
   function spawn(): Slot {
-    const slot: Slot = { worker: startWorker(name, nice), job: undefined };
-    const { worker } = slot;
-    worker.on('message', (message: { ok: boolean; value?: unknown; error?: string }) => {
+    const worker = startWorker(name, workerData);
+    let readied = () => {};
+    const slot: Slot = { worker, job: undefined, ready: new Promise((resolve) => (readied = resolve)) };
+    worker.on('message', (message: { ready?: true; ok?: boolean; value?: unknown; error?: string }) => {
+      if (message.ready) return readied();
       const job = slot.job;
       slot.job = undefined;
       if (job) {
@@ -89,6 +101,7 @@ export function createCpuPool(options: CpuPoolOptions): CpuPool {
       crash = err;
     });
     worker.on('exit', (code) => {
+      readied();
       const index = slots.indexOf(slot);
       if (index >= 0) slots.splice(index, 1);
       slot.job?.reject(unavailable(crash ?? new Error(`${name} thread exited with code ${code}`)));
@@ -127,6 +140,10 @@ export function createCpuPool(options: CpuPoolOptions): CpuPool {
         queue.push({ task, resolve: resolve as (value: unknown) => void, reject });
         if (idle) next(idle);
       });
+    },
+    async warm() {
+      while (!closed && slots.length < threads) spawnInto();
+      await Promise.all(slots.map((s) => s.ready));
     },
     async close() {
       closed = true;

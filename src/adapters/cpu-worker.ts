@@ -4,13 +4,18 @@ import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type Algorithm, hashRawSync, type Version } from '@node-rs/argon2';
 import type { CaptchaImage } from '../domain/ports.js';
-import { renderCaptchaSync } from './captcha-image.js';
 
 /*
  * A thread of the CPU pool (cpu-pool.ts). Everything runs synchronously on this thread, so the
  * nice value it sets below applies to the work (the async argon2/pbkdf2/encode functions would
  * run on libuv's threads, at the process's priority).
  */
+
+export interface CpuWorkerData {
+  nice: number;
+  /** A captcha thread loads the renderer (canvas, fonts) and draws one before it says ready. */
+  captcha: boolean;
+}
 
 export type CpuTask =
   | {
@@ -46,9 +51,14 @@ export type CpuTaskResult<K extends CpuTask['kind']> = K extends 'captcha'
       ? { tid: number }
       : never;
 
+const data = workerData as CpuWorkerData;
+// Only captcha threads hold the renderer: a hash thread saves canvas's code and fonts (~20 MB).
+const renderCaptchaSync = data.captcha ? (await import('./captcha-image.js')).renderCaptchaSync : undefined;
+
 function run(task: CpuTask): unknown {
   switch (task.kind) {
     case 'captcha':
+      if (!renderCaptchaSync) throw new Error('not a captcha thread');
       return renderCaptchaSync(task.text, task);
     case 'argon2':
       return hashRawSync(Buffer.from(task.password, 'utf8'), {
@@ -76,13 +86,15 @@ function run(task: CpuTask): unknown {
   }
 }
 
-const nice = (workerData as { nice: number }).nice;
 try {
   // 0 = the calling thread on Linux. Never lower a nice value the process already has.
-  setPriority(0, Math.max(nice, getPriority(0)));
+  setPriority(0, Math.max(data.nice, getPriority(0)));
 } catch {
   // Not permitted or not supported: the work still runs, at the process's priority.
 }
+// The first drawing loads the fonts and compiles the hot code: done here, not on a request.
+renderCaptchaSync?.('WARM', { format: 'jpeg' });
+parentPort?.postMessage({ ready: true });
 
 parentPort?.on('message', (task: CpuTask) => {
   try {
