@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { Config } from './config.js';
+import { stdoutSink } from './stdout.js';
 
 /** Query values that are secrets: the captcha answer. Redacted before a URL is logged. */
 const SECRET_QUERY = /([?&](?:image_code)=)[^&]*/g;
@@ -10,9 +11,9 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * A person at a terminal reads colored one-line logs (pino-pretty, loaded only then); anything
- * else (systemd, a container, a pipe to a collector) gets the JSON lines. Synchronous, in this
- * thread, so nothing is lost when the process exits.
+ * A person at a terminal reads colored one-line logs (pino-pretty, loaded only then, written
+ * synchronously); anything else (systemd, a container, a pipe to a collector) gets the JSON
+ * lines through the shared standard output (stdout.ts).
  */
 function prettyStream(destination: DestinationStream | undefined): DestinationStream {
   // Typed here rather than through its .d.ts: the module is loaded only in a terminal.
@@ -59,6 +60,6 @@ export function createLogger(
         err: pino.stdSerializers.err,
       },
     },
-    pretty ? prettyStream(destination) : destination,
+    pretty ? prettyStream(destination) : (destination ?? (stdoutSink() as DestinationStream)),
   );
 }

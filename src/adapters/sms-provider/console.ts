@@ -1,12 +1,11 @@
 import type { SendOutcome, SmsMessage, SmsProvider } from '../../domain/ports.js';
+import { writeLine } from '../../stdout.js';
 
 /**
  * The embedded default's provider: prints each message as the course's Celery worker did,
  * `[mobile: 13155667788] [sms_code: 939466]`. The only place a code is ever written out.
  */
-export function createConsoleProvider(
-  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
-): SmsProvider {
+export function createConsoleProvider(write: (line: string) => void = writeLine): SmsProvider {
   return {
     name: 'console',
     notices: true,
