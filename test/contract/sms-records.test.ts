@@ -160,6 +160,34 @@ for (const [kind, available] of BACKENDS) {
       });
     });
 
+    it('writes a batch of delivery reports at once; within a batch the last report of a decision wins', async () => {
+      const batch = Array.from({ length: 120 }, (_, i) => decision({ mobileKey: `k-batch-${i % 3}` }));
+      await decisions.insert(batch);
+      const report = (d: SmsDecisionRecord, attempt: number, outcome: string) => ({
+        decisionId: d.id,
+        jobId: `job-${d.id.slice(0, 8)}`,
+        vendor: 'tencent',
+        outcome,
+        detail: null,
+        attempt,
+        atMs: T0 + attempt,
+      });
+      // Every decision reported once, the first ten twice (a retry ending in ok).
+      await decisions.deliver([
+        ...batch.map((d) => report(d, 1, 'transient')),
+        ...batch.slice(0, 10).map((d) => report(d, 2, 'ok')),
+      ]);
+      const views = await decisions.query({ mobileKey: 'k-batch-0', limit: 100 });
+      const seen = new Map(views.map((v) => [v.id, v]));
+      for (const [i, d] of batch.entries()) {
+        if (i % 3 !== 0) continue;
+        expect(seen.get(d.id)).toMatchObject(
+          i < 10 ? { outcome: 'ok', outcomeAtMs: T0 + 2 } : { outcome: 'transient', outcomeAtMs: T0 + 1 },
+        );
+      }
+      expect(seen.size).toBe(40);
+    });
+
     it('purges decisions (and their deliveries) older than the retention', async () => {
       const old = decision({ atMs: T0 - 40 * 86_400_000, mobileKey: 'k-old' });
       const recent = decision({ atMs: T0, mobileKey: 'k-old' });

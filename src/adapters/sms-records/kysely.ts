@@ -156,21 +156,34 @@ export function createKyselySmsDecisionStore(database: UserDatabase): SmsDecisio
   const db = database.db.withTables<Tables>();
   const dialect = database.dialect;
 
-  const upsertDelivery = async (d: SmsDeliveryRecord) => {
-    const values = {
-      decision_id: d.decisionId,
-      job_id: d.jobId.slice(0, 64),
-      vendor: d.vendor.slice(0, 32),
-      outcome: d.outcome.slice(0, 16),
-      detail: d.detail?.slice(0, 200) ?? null,
-      attempt: d.attempt,
-      at_ms: d.atMs,
-    };
-    const { decision_id: _, ...rest } = values;
-    const insert = db.insertInto(DELIVERIES_TABLE).values(values);
+  const row = (d: SmsDeliveryRecord) => ({
+    decision_id: d.decisionId,
+    job_id: d.jobId.slice(0, 64),
+    vendor: d.vendor.slice(0, 32),
+    outcome: d.outcome.slice(0, 16),
+    detail: d.detail?.slice(0, 200) ?? null,
+    attempt: d.attempt,
+    at_ms: d.atMs,
+  });
+  const REPLACED = ['job_id', 'vendor', 'outcome', 'detail', 'attempt', 'at_ms'] as const;
+
+  /**
+   * One multi-row upsert per batch (one write transaction: on SQLite, web processes that write
+   * one row at a time queue for the file's lock and block their event loops). A decision
+   * reported twice in a batch keeps its last report, as one statement may touch a row once.
+   */
+  const upsertDeliveries = async (records: readonly SmsDeliveryRecord[]) => {
+    const latest = new Map(records.map((d) => [d.decisionId, d] as const));
+    const insert = db.insertInto(DELIVERIES_TABLE).values([...latest.values()].map(row));
     await (dialect === 'mysql'
-      ? insert.onDuplicateKeyUpdate(rest)
-      : insert.onConflict((oc) => oc.column('decision_id').doUpdateSet(rest))
+      ? insert.onDuplicateKeyUpdate((eb) =>
+          Object.fromEntries(REPLACED.map((c) => [c, eb.fn('values', [eb.ref(c)])])),
+        )
+      : insert.onConflict((oc) =>
+          oc
+            .column('decision_id')
+            .doUpdateSet((eb) => Object.fromEntries(REPLACED.map((c) => [c, eb.ref(`excluded.${c}`)]))),
+        )
     ).execute();
   };
 
@@ -199,8 +212,7 @@ export function createKyselySmsDecisionStore(database: UserDatabase): SmsDecisio
 
     deliver: (records) =>
       guarded(async () => {
-        // Few per batch (one per finished job); one statement each keeps the upsert portable.
-        for (const record of records) await upsertDelivery(record);
+        if (records.length > 0) await upsertDeliveries(records);
       }),
 
     query: (q) =>
