@@ -72,11 +72,9 @@ export async function startNode(
   if (CPU_PROFILE) {
     const dir = join(RESULTS_DIR, 'profiles');
     mkdirSync(dir, { recursive: true });
-    nodeArgs.push(
-      '--cpu-prof',
-      `--cpu-prof-dir=${dir}`,
-      `--cpu-prof-name=${options.name}-${port}.cpuprofile`,
-    );
+    // No --cpu-prof-name: the web processes a primary forks inherit the flags, and node's
+    // default name carries each one's pid.
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${join(dir, options.name)}`);
   }
   const child = spawn(process.execPath, [...nodeArgs, ...args], {
     cwd: options.cwd,
