@@ -2,8 +2,9 @@
  * Diagnosis: GET /sms_codes/ as the Django comparison runs it (npm start, REDIS_URL, its SMS
  * worker in the web processes), with the CPU each process used. `tsx bench/diag/sms.ts [K=V ...]`
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestSpec } from 'autocannon';
@@ -42,7 +43,10 @@ try {
     method: 'GET',
     setupRequest: (req) => {
       const item = pool.next(() => ({ uuid: nextUuid(), answer: 'NONE' }));
-      return { ...req, path: `/sms_codes/${nextMobile()}/?image_code=${item.answer}&image_code_id=${item.uuid}` };
+      return {
+        ...req,
+        path: `/sms_codes/${nextMobile()}/?image_code=${item.answer}&image_code_id=${item.uuid}`,
+      };
     },
   };
   await load({ url: service.url, requests: [sms], connections, durationSeconds: 1.5 });
@@ -50,8 +54,25 @@ try {
   const before = pids.map(ticks);
   const r = await load({ url: service.url, requests: [sms], connections, durationSeconds: seconds });
   const after = pids.map(ticks);
-  console.log(JSON.stringify(overrides), 'sms/s', r.requestsPerSecond.toFixed(0), 'p50', r.p50Ms, 'p99', r.p99Ms, 'errors', r.errors);
-  console.log(pids.map((p, i) => `${p === redisPid ? 'redis' : p === process.pid ? 'bench' : p}:${(((after[i] ?? 0) - (before[i] ?? 0)) / 100 / seconds).toFixed(2)}cpu`).join(' '));
+  console.log(
+    JSON.stringify(overrides),
+    'sms/s',
+    r.requestsPerSecond.toFixed(0),
+    'p50',
+    r.p50Ms,
+    'p99',
+    r.p99Ms,
+    'errors',
+    r.errors,
+  );
+  console.log(
+    pids
+      .map(
+        (p, i) =>
+          `${p === redisPid ? 'redis' : p === process.pid ? 'bench' : p}:${(((after[i] ?? 0) - (before[i] ?? 0)) / 100 / seconds).toFixed(2)}cpu`,
+      )
+      .join(' '),
+  );
 } finally {
   await service.stop();
   await cleanBenchRedis();
