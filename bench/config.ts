@@ -41,8 +41,8 @@ export const BENCH = {
  * The web process environment: production defaults except where a load test must differ.
  * RATE_LIMITS=off because one client address sends everything; CSRF stays ON (the token is
  * fetched from /csrf_token/ with its cookie, as a browser does). The hasher settings are the
- * service defaults (argon2id m=19456 KiB, t=2, p=1; HASH_CONCURRENCY = cores − 1) and the hasher
- * baseline uses the same ones.
+ * service defaults (argon2id m=19456 KiB, t=2, p=1; WEB_CONCURRENCY = cores, HASH_CONCURRENCY =
+ * its share of the cores per process) and the hasher baseline uses the same ones.
  */
 export const SERVICE_ENV = {
   HOST: '127.0.0.1',
@@ -54,7 +54,6 @@ export const SERVICE_ENV = {
   ARGON2_MEMORY_KIB: '19456',
   ARGON2_TIME_COST: '2',
   ARGON2_PARALLELISM: '1',
-  HASH_CONCURRENCY: String(Math.max(1, availableParallelism() - 1)),
 } as const;
 
 /**

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestSpec } from 'autocannon';
 import { freshDatabase } from '../test/databases.js';
@@ -234,20 +234,21 @@ interface RunPlan {
   sms: number;
   requests(kinds: Kinds): RequestSpec[];
   /**
-   * Bound by the password hasher: warmed up with HASH_CONCURRENCY connections only, because
+   * Bound by the password hasher: warmed up with one connection per core only, because
    * requests still queued for a hash when the warm-up ends would run into the measured time.
    */
   hashBound?: boolean;
 }
 
-const HASH_CONCURRENCY = Number(SERVICE_ENV.HASH_CONCURRENCY);
+/** Hash threads of all web processes together: one per core by default (WEB_CONCURRENCY × share). */
+const HASH_THREADS = availableParallelism();
 
 /** Warm-up load; for hash-bound runs few enough connections that nothing is left queued. */
 async function warmUp(url: string, requests: RequestSpec[], hashBound: boolean): Promise<void> {
   await load({
     url,
     requests,
-    connections: hashBound ? HASH_CONCURRENCY : BENCH.connections,
+    connections: hashBound ? HASH_THREADS : BENCH.connections,
     durationSeconds: BENCH.warmupSeconds,
   });
 }

@@ -592,7 +592,7 @@ export function resultsMarkdown(r: BenchResults, notes: Record<string, string>):
       ...mdTable(
         baselinesTable(b, {
           hello: 'Fastify hello-world with the service’s options',
-          hasher: 'password hasher alone (argon2id m=19456 t=2 p=1, HASH_CONCURRENCY = cores − 1)',
+          hasher: 'password hasher alone (argon2id m=19456 t=2 p=1, HASH_CONCURRENCY at its default)',
         }),
       ),
       '',
