@@ -101,16 +101,28 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
     return sqlite;
   };
   try {
-    const userDb = await openUserDatabase(config.database, {
+    const databaseOptions = {
       poolSize: config.DATABASE_POOL_SIZE,
       statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    };
+    const userDb = await openUserDatabase(config.database, {
+      ...databaseOptions,
       sqlite: config.database.kind === 'sqlite' ? localSqlite() : undefined,
     });
     closers.push(() => userDb.close());
     if (options.migrate) await migrateToLatest(userDb);
     const users = createKyselyUserRepository(userDb);
+    // On the SQLite file, decision batches go through a connection that never waits for the
+    // write lock (createKyselySmsDecisionStore): web processes must not block on each other.
+    let recordsWriter = userDb;
+    // (An in-memory database exists once per connection: it keeps the one.)
+    if (config.database.kind === 'sqlite' && config.database.path !== ':memory:') {
+      const handle = openSqlite(config.database.path, { busyTimeoutMs: 0 });
+      recordsWriter = await openUserDatabase(config.database, { ...databaseOptions, sqlite: handle });
+      closers.push(async () => void handle.close());
+    }
     const decisions = createDecisionRecorder({
-      store: createKyselySmsDecisionStore(userDb),
+      store: createKyselySmsDecisionStore(userDb, recordsWriter),
       clock,
       log,
       settings: config,

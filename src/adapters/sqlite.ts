@@ -9,12 +9,15 @@ export type SqliteDatabase = Database.Database;
  * code store and the session store. WAL lets readers run beside the one writer; the busy
  * timeout makes a second process on the same file wait for the write lock instead of failing.
  */
-export function openSqlite(path: string): SqliteDatabase {
+export function openSqlite(
+  path: string,
+  { busyTimeoutMs = 5000 }: { busyTimeoutMs?: number } = {},
+): SqliteDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
+  db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
   db.pragma('foreign_keys = ON');
   return db;
 }

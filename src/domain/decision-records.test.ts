@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createKyselySmsDecisionStore } from '../adapters/sms-records/kysely.js';
+import { openSqlite } from '../adapters/sqlite.js';
 import { openUserDatabase, type UserDatabase } from '../adapters/user-repository/database.js';
 import { migrateDown, migrateToLatest } from '../migrations/index.js';
 import { createDecisionRecorder, type RecorderSettings } from './decision-records.js';
@@ -74,6 +75,46 @@ describe('decision recorder', () => {
     expect(await createKyselySmsDecisionStore(database).query({ block: '1380013', limit: 10 })).toHaveLength(
       2,
     );
+  });
+
+  it("writes a batch that met another process's write lock a moment later, without waiting on the lock or warning", async () => {
+    const path = join(dir, 'db.sqlite3');
+    // Another web process in the middle of a write transaction on the same file.
+    const other = openSqlite(path);
+    const writerHandle = openSqlite(path, { busyTimeoutMs: 0 });
+    const writer = await openUserDatabase(
+      { kind: 'sqlite', path },
+      { poolSize: 1, statementTimeoutMs: 5000, sqlite: writerHandle },
+    );
+    const r = createDecisionRecorder({
+      store: createKyselySmsDecisionStore(database, writer),
+      clock: { nowMs: () => now },
+      log,
+      settings,
+    });
+    const store = createKyselySmsDecisionStore(database);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const id = r.decide(decision);
+      // With a waiting connection this flush would sleep in SQLite's busy handler on this very
+      // thread, so the lock could never be released while it waited.
+      await r.flush();
+      expect(await store.query({ limit: 10 })).toEqual([]);
+      other.exec('COMMIT');
+      // Tried again within tens of milliseconds, not at the next flush (a minute here).
+      await vi.waitFor(
+        async () => expect((await store.query({ limit: 10 })).map((d) => d.id)).toEqual([id]),
+        {
+          timeout: 2000,
+          interval: 20,
+        },
+      );
+      expect(warnings).toEqual([]);
+    } finally {
+      await r.close();
+      other.close();
+      writerHandle.close();
+    }
   });
 
   it('reports a delivery after its decision, and finds records by mobile (masked: by its block)', async () => {

@@ -1,4 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { StoreBusyError } from './errors.js';
 import type {
   Clock,
   SmsDecisionKind,
@@ -20,10 +21,16 @@ import { ipPrefix, normaliseListValue, numberBlock } from './sms-abuse.js';
  */
 
 const MAX_PENDING = 10_000;
-const BATCH = 500;
+/**
+ * Rows per statement. On SQLite a statement runs on the event loop: 100 rows take ~1 ms, 500
+ * took 5–10 ms, and batches written back to back held requests for tens of ms (p99).
+ */
+const BATCH = 100;
 const DAY_MS = 86_400_000;
 /** Old records are removed at most this often per process. */
 const PURGE_INTERVAL_MS = 3_600_000;
+/** A batch that met another writer (StoreBusyError) is tried again after 10–60 ms. */
+const BUSY_RETRY_MS = [10, 60] as const;
 
 export interface RecorderSettings {
   SMS_DECISION_RETENTION_DAYS: number;
@@ -100,14 +107,20 @@ export function createDecisionRecorder(deps: {
     }
   };
 
-  const schedule = () => {
-    if (timer || closed) return;
+  /** Arms the flush timer; `soon` replaces one set for later (a retry after a busy store). */
+  const schedule = (soonMs?: number) => {
+    if (closed) return;
+    if (timer && soonMs === undefined) return;
+    if (timer) clearTimeout(timer);
+    const delayMs = soonMs ?? settings.SMS_DECISION_FLUSH_MS;
     timer = setTimeout(() => {
       timer = undefined;
       void flush();
-    }, settings.SMS_DECISION_FLUSH_MS);
+    }, delayMs);
     timer.unref();
   };
+  /** Since when batches keep meeting another writer (undefined: the last write went through). */
+  let busySinceMs: number | undefined;
 
   const bound = <T>(queue: T[]): T[] => {
     if (queue.length <= MAX_PENDING) return queue;
@@ -137,7 +150,12 @@ export function createDecisionRecorder(deps: {
 
   async function flushNow(): Promise<void> {
     try {
-      while (decisions.length > 0 || deliveries.length > 0) await writeOnce();
+      while (decisions.length > 0 || deliveries.length > 0) {
+        await writeOnce();
+        // Requests go first between batches.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      busySinceMs = undefined;
       const nowMs = clock.nowMs();
       if (nowMs - lastPurgeMs >= PURGE_INTERVAL_MS) {
         lastPurgeMs = nowMs;
@@ -145,8 +163,17 @@ export function createDecisionRecorder(deps: {
         if (removed > 0) log.info({ removed }, 'old SMS decision records removed');
       }
     } catch (err) {
-      // Once per outage minute, not once per retry.
       const nowMs = clock.nowMs();
+      // Another process's transaction: again in a moment, and said only if it lasts (a minute).
+      if (err instanceof StoreBusyError) {
+        busySinceMs ??= nowMs;
+        if (nowMs - busySinceMs < 60_000) {
+          const [low, high] = BUSY_RETRY_MS;
+          schedule(low + Math.random() * (high - low));
+          return;
+        }
+      }
+      // Once per outage minute, not once per retry.
       if (nowMs - lastFailureLogMs >= 60_000) {
         lastFailureLogMs = nowMs;
         log.warn(
@@ -235,6 +262,11 @@ export function createDecisionRecorder(deps: {
       if (timer) clearTimeout(timer);
       timer = undefined;
       await flush();
+      // Another process's transaction in the way: a few more tries (~2 s) before giving up.
+      for (let i = 0; i < 40 && busySinceMs !== undefined && decisions.length + deliveries.length > 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS[1]));
+        await flush();
+      }
     },
   };
 }

@@ -81,6 +81,17 @@ export class ApiError extends Error {
 }
 
 /** A dependency (database, store, queue) failed: answered with 503, details only in the log. */
+/**
+ * A store that is there but busy with another writer right now (SQLite's write lock held by
+ * another process): worth another try in a moment, not an outage.
+ */
+export class StoreBusyError extends Error {
+  constructor(cause: unknown) {
+    super('store busy', { cause });
+    this.name = 'StoreBusyError';
+  }
+}
+
 export class DependencyError extends Error {
   constructor(
     readonly dependency: 'database' | 'code-store' | 'session-store' | 'queue' | 'cpu-pool',

@@ -1,5 +1,5 @@
 import type { Generated } from 'kysely';
-import { DependencyError } from '../../domain/errors.js';
+import { DependencyError, StoreBusyError } from '../../domain/errors.js';
 import type {
   SmsDecisionKind,
   SmsDecisionStore,
@@ -65,6 +65,7 @@ async function guarded<T>(step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (err) {
+    if ((err as { code?: unknown }).code === 'SQLITE_BUSY') throw new StoreBusyError(err);
     throw new DependencyError('database', err);
   }
 }
@@ -152,8 +153,18 @@ export function createKyselySmsListStore(database: UserDatabase): SmsListStore {
   };
 }
 
-export function createKyselySmsDecisionStore(database: UserDatabase): SmsDecisionStore {
+/**
+ * `writer`: where the batches are written, when not `database` itself. On the embedded SQLite
+ * file the service passes a connection of its own that never waits for the write lock (busy
+ * timeout 0): a batch that meets another process's transaction is tried again a moment later
+ * (StoreBusyError) instead of blocking this process's event loop in SQLite's busy handler.
+ */
+export function createKyselySmsDecisionStore(
+  database: UserDatabase,
+  writer: UserDatabase = database,
+): SmsDecisionStore {
   const db = database.db.withTables<Tables>();
+  const writeDb = writer.db.withTables<Tables>();
   const dialect = database.dialect;
 
   const row = (d: SmsDeliveryRecord) => ({
@@ -174,7 +185,7 @@ export function createKyselySmsDecisionStore(database: UserDatabase): SmsDecisio
    */
   const upsertDeliveries = async (records: readonly SmsDeliveryRecord[]) => {
     const latest = new Map(records.map((d) => [d.decisionId, d] as const));
-    const insert = db.insertInto(DELIVERIES_TABLE).values([...latest.values()].map(row));
+    const insert = writeDb.insertInto(DELIVERIES_TABLE).values([...latest.values()].map(row));
     await (dialect === 'mysql'
       ? insert.onDuplicateKeyUpdate((eb) =>
           Object.fromEntries(REPLACED.map((c) => [c, eb.fn('values', [eb.ref(c)])])),
@@ -191,7 +202,7 @@ export function createKyselySmsDecisionStore(database: UserDatabase): SmsDecisio
     insert: (records) =>
       guarded(async () => {
         if (records.length === 0) return;
-        await db
+        await writeDb
           .insertInto(DECISIONS_TABLE)
           .values(
             records.map((r) => ({
@@ -271,8 +282,11 @@ export function createKyselySmsDecisionStore(database: UserDatabase): SmsDecisio
 
     purgeBefore: (beforeMs) =>
       guarded(async () => {
-        await db.deleteFrom(DELIVERIES_TABLE).where('at_ms', '<', beforeMs).execute();
-        const result = await db.deleteFrom(DECISIONS_TABLE).where('at_ms', '<', beforeMs).executeTakeFirst();
+        await writeDb.deleteFrom(DELIVERIES_TABLE).where('at_ms', '<', beforeMs).execute();
+        const result = await writeDb
+          .deleteFrom(DECISIONS_TABLE)
+          .where('at_ms', '<', beforeMs)
+          .executeTakeFirst();
         return Number(result.numDeletedRows);
       }),
   };
