@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { fastPbkdf2Available, fastPbkdf2Status } from './adapters/fast-pbkdf2.js';
 import { openUserDatabase } from './adapters/user-repository/database.js';
 import { buildServer } from './build.js';
 import { superviseWebProcesses } from './cluster.js';
@@ -22,6 +23,11 @@ async function main() {
   const config = loadConfigOrExit();
   const log = createLogger(config);
   if (cluster.isPrimary) for (const warning of config.warnings) log.warn(warning);
+  if (cluster.isPrimary && config.PASSWORD_HASHER === 'pbkdf2_sha256' && !fastPbkdf2Available) {
+    log.warn(
+      `fast PBKDF2 addon ${fastPbkdf2Status}: PBKDF2-SHA256 runs on node:crypto, about half the speed`,
+    );
+  }
   // The embedded default brings its SQLite file up to date itself: once, before any fork.
   const migrate = config.database.kind === 'sqlite';
   if (cluster.isPrimary && config.WEB_CONCURRENCY > 1) {

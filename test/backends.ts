@@ -6,8 +6,17 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { fastPbkdf2Available, fastPbkdf2Status } from '../src/adapters/fast-pbkdf2.js';
 
-export type Backend = 'redis' | 'postgres' | 'mysql' | 'chromium' | 'tesseract' | 'django' | 'systemd';
+export type Backend =
+  | 'redis'
+  | 'postgres'
+  | 'mysql'
+  | 'chromium'
+  | 'tesseract'
+  | 'django'
+  | 'systemd'
+  | 'pbkdf2-addon';
 
 export const BACKEND_URLS = {
   redis: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -61,6 +70,9 @@ async function present(backend: Backend): Promise<boolean> {
       return commandWorks(DEBIAN_PYTHON, ['-c', 'import django, argon2']);
     case 'systemd':
       return existsSync('/usr/bin/systemd-analyze');
+    case 'pbkdf2-addon':
+      // native/pbkdf2, built by npm install (scripts/build-native.mjs).
+      return fastPbkdf2Available;
   }
 }
 
@@ -70,7 +82,10 @@ async function present(backend: Backend): Promise<boolean> {
  */
 export async function has(backend: Backend): Promise<boolean> {
   if (await present(backend)) return true;
-  const why = `${backend} is not available on this machine`;
+  const why =
+    backend === 'pbkdf2-addon'
+      ? `the native PBKDF2 addon is ${fastPbkdf2Status}`
+      : `${backend} is not available on this machine`;
   if (required(backend)) {
     throw new Error(`REQUIRE_BACKENDS asks for ${backend}, but ${why}`);
   }
