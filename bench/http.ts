@@ -298,7 +298,16 @@ async function responsivenessRun(
   try {
     const kinds = requestKinds(pools, await csrfOf(service.url), registered);
     const register = { url: service.url, requests: [kinds.register], connections: BENCH.connections };
-    await warmUp(service.url, [kinds.register], true);
+    // Both routes warmed (JIT, the captcha threads' first drawings), as each measured run is.
+    await Promise.all([
+      warmUp(service.url, [kinds.register], true),
+      load({
+        url: service.url,
+        requests: [kinds.image],
+        connections: BENCH.probeConnections,
+        durationSeconds: BENCH.warmupSeconds,
+      }),
+    ]);
     const [registerSummary, probe] = await Promise.all([
       load({ ...register, durationSeconds: BENCH.durationSeconds }),
       load({

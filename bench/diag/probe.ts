@@ -55,6 +55,13 @@ try {
     },
   };
   await load({ url: service.url, requests: [register], connections: 2, durationSeconds: 1.5 });
+  if (process.env.DIAG_WARM_CAPTCHA === '1') {
+    const image: RequestSpec = {
+      method: 'GET',
+      setupRequest: (req) => ({ ...req, path: `/image_codes/${nextUuid()}/` }),
+    };
+    await load({ url: service.url, requests: [image], connections: 2, durationSeconds: 1.5 });
+  }
   const lat: number[] = [];
   const probe = (async () => {
     const end = Date.now() + BENCH.durationSeconds * 1000;

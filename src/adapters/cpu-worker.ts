@@ -103,8 +103,10 @@ try {
 } catch {
   // Not permitted or not supported: the work still runs, at the process's priority.
 }
-// The first drawing loads the fonts and compiles the hot code: done here, not on a request.
-renderCaptchaSync?.('WARM', { format: 'jpeg' });
+// The first drawings load the fonts and get the hot code compiled (~50 ms for the first few):
+// done here, before the process listens, not on the first requests.
+for (let i = 0; renderCaptchaSync && i < 16; i++)
+  renderCaptchaSync(i % 2 ? 'W4RM' : 'ZQ7X', { format: 'jpeg' });
 parentPort?.postMessage({ ready: true });
 
 parentPort?.on('message', (task: CpuTask) => {
