@@ -59,7 +59,13 @@ interface TsxPackage {
 /** Compiled (dist/*.js) the entry is the .js beside this file; from source it runs under tsx. */
 function startWorker(name: string, workerData: CpuWorkerData): Worker {
   const here = import.meta.url;
-  const options = { name, workerData };
+  // Small heaps: a thread's JS holds a task at a time (pixels, argon2 memory and keys are native);
+  // unbounded, each thread's V8 heap grew with the process's defaults (~8-10 MB more RSS each).
+  const options = {
+    name,
+    workerData,
+    resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+  };
   if (/\.js$/.test(new URL(here).pathname)) return new Worker(new URL('./cpu-worker.js', here), options);
   const entry = new URL('./cpu-worker.ts', here).href;
   // tsx's ESM API (its `import` export; require.resolve would give the CommonJS one).
