@@ -12,6 +12,7 @@ import { createLimiter } from './domain/limits.js';
 import { createMobileChange } from './domain/mobile-change.js';
 import { createPasswordChange } from './domain/password-change.js';
 import { createPasswordReset } from './domain/password-reset.js';
+import { sendsPurpose } from './domain/ports.js';
 import { createRegistration } from './domain/registration.js';
 import { createSessions } from './domain/sessions-list.js';
 import { createPurposeCodes } from './domain/sms-purposes.js';
@@ -169,6 +170,7 @@ function userCentre(config: Config, deps: Deps, accounts: Accounts, log: Fastify
     lists: deps.smsLists,
     decisions: deps.decisions,
     log,
+    canSend: (purpose) => sendsPurpose(deps.sms, purpose),
   });
   const tokens = createEmailTokens({ codeStore, ttlSeconds: config.EMAIL_TOKEN_TTL_SECONDS });
   return {

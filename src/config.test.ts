@@ -116,12 +116,55 @@ describe('loadConfig', () => {
         sdkAppId: '1400006666',
         signName: '美多商城',
         templateId: '449739',
+        templates: {},
         region: 'ap-guangzhou',
         endpoint: 'https://sms.tencentcloudapi.com',
       },
     });
     // Settings of vendors not named are not required.
     expect(loadConfig({ TWILIO_FROM: '15005550006' }).sms).toEqual({});
+  });
+
+  it('reads the per-purpose SMS templates; each one missing is a start-up warning, not an error', () => {
+    const ronglian = {
+      SMS_PROVIDER: 'ronglian',
+      RONGLIAN_ACCOUNT_SID: 'a'.repeat(32),
+      RONGLIAN_AUTH_TOKEN: 'token',
+      RONGLIAN_APP_ID: 'b'.repeat(32),
+    };
+    const only = loadConfig(ronglian);
+    expect(only.sms.ronglian?.templates).toEqual({});
+    expect(only.warnings).toEqual([
+      'no SMS template for password_reset (docs/sms-vendors.md): POST /password_reset/sms_codes/ answers 503 SMS_PURPOSE_NOT_CONFIGURED',
+      'no SMS template for mobile_change (docs/sms-vendors.md): POST /mobile/sms_codes/ answers 503 SMS_PURPOSE_NOT_CONFIGURED',
+      'no SMS template for mobile_changed (docs/sms-vendors.md): POST /mobile/sms_codes/ answers 503 SMS_PURPOSE_NOT_CONFIGURED',
+    ]);
+    const full = loadConfig({
+      ...ronglian,
+      RONGLIAN_TEMPLATE_ID_PASSWORD_RESET: '2001',
+      RONGLIAN_TEMPLATE_ID_MOBILE_CHANGE: '2002',
+      RONGLIAN_TEMPLATE_ID_MOBILE_CHANGED: '2003',
+    });
+    expect(full.sms.ronglian?.templates).toEqual({
+      password_reset: '2001',
+      mobile_change: '2002',
+      mobile_changed: '2003',
+    });
+    expect(full.warnings).toEqual([]);
+    expect(() => loadConfig({ ...ronglian, RONGLIAN_TEMPLATE_ID_MOBILE_CHANGED: 'SMS_1' })).toThrow(
+      /^Invalid setting RONGLIAN_TEMPLATE_ID_MOBILE_CHANGED: must be a number/,
+    );
+    // A chain sends a purpose when any vendor has its template (Twilio writes its own texts).
+    const chain = loadConfig({
+      ...ronglian,
+      SMS_PROVIDER: 'ronglian,twilio',
+      TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+      TWILIO_AUTH_TOKEN: 't',
+      TWILIO_FROM: '+15005550006',
+    });
+    expect(chain.warnings).toEqual([]);
+    // The embedded default (console) prints every purpose.
+    expect(loadConfig({}).warnings).toEqual([]);
   });
 
   it('derives the Redis URLs and warns for unusual combinations', () => {

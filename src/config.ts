@@ -3,7 +3,12 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
-import { VENDOR_ENV, type VendorSettings, vendorSettings } from './adapters/sms-provider/index.js';
+import {
+  missingTemplateWarnings,
+  VENDOR_ENV,
+  type VendorSettings,
+  vendorSettings,
+} from './adapters/sms-provider/index.js';
 import { Bool, ConfigError, Limit, Seconds, Text } from './config-schema.js';
 
 export { ConfigError };
@@ -594,5 +599,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (s.RATE_LIMITS === 'off') {
     config.warnings.push('RATE_LIMITS=off: per-IP, per-day and global limits are switched off');
   }
+  config.warnings.push(...missingTemplateWarnings(providers, config.sms));
   return config;
 }

@@ -87,7 +87,6 @@ export function recordingProvider() {
   const waiters = new Map<string, Array<(m: SmsMessage) => void>>();
   const provider: SmsProvider = {
     name: 'recording',
-    notices: true,
     async send(message): Promise<SendOutcome> {
       sent.push(message);
       sentAtMs.push(Date.now());
@@ -186,6 +185,8 @@ export async function buildTestApp(
     pagesDir?: string;
     /** Another email provider (an SMTP one, in the SMTP tests). */
     email?: EmailProvider;
+    /** Wraps the recording SMS provider (a real vendor client behind it, in the vendor tests). */
+    sms?: (recording: SmsProvider) => SmsProvider;
   } = {},
 ): Promise<TestApp> {
   // A given data directory belongs to the caller (restart tests) and is left in place.
@@ -214,7 +215,7 @@ export async function buildTestApp(
   const deps = await createDeps(config, log, {
     migrate: options.migrate ?? true,
     clock,
-    sms: recorder.provider,
+    sms: options.sms ? options.sms(recorder.provider) : recorder.provider,
     email: options.email ?? mailRecorder.provider,
     queuePrefix: `meiduo-users-test:${randomBytes(4).toString('hex')}`,
   });
@@ -334,4 +335,15 @@ export function registration(mobile: string, code: string, overrides: Record<str
     allow: true,
     ...overrides,
   };
+}
+
+/** Polls until the probe answers (anything but undefined); throws after the deadline. */
+export async function until<T>(probe: () => T | undefined, deadlineMs = 10_000): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error('state not reached before the deadline');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }

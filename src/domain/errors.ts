@@ -47,6 +47,8 @@ export const ERRORS = {
   EMAIL_LIMIT: [429, '邮件发送过于频繁，请稍后再试'],
   ACTION_LIMIT: [429, '操作过于频繁，请稍后再试'],
   SERVICE_UNAVAILABLE: [503, '服务繁忙，请稍后再试'],
+  // The SMS vendor has no template for this purpose (docs/sms-vendors.md): nothing is sent.
+  SMS_PURPOSE_NOT_CONFIGURED: [503, '短信服务暂未开通此功能'],
   // Admin API (docs/api.md §10): its own ids, so an operator's script never mistakes them.
   ADMIN_UNAUTHORIZED: [401, '管理令牌无效'],
   ADMIN_NOT_FOUND: [404, '管理对象不存在'],

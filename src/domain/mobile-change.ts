@@ -27,6 +27,8 @@ export function createMobileChange(deps: MobileChangeDeps) {
         image_code: imageCode,
         image_code_id: imageCodeId,
       } = requireStrings(body, ['mobile', 'password', 'image_code', 'image_code_id'] as const);
+      // The old number must be told of the change: without a notice template, no change starts.
+      codes.requireTemplates('mobile_change', 'mobile_changed');
       if (!MOBILE_RULE.test(mobile)) throw new ApiError('MOBILE_INVALID');
       if (mobile === user.mobile) throw new ApiError('MOBILE_UNCHANGED');
       if (!(await accounts.reauthenticate(user, password, client))) throw new ApiError('PASSWORD_WRONG');

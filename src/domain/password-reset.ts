@@ -44,6 +44,7 @@ export function createPasswordReset(deps: PasswordResetDeps) {
         image_code: imageCode,
         image_code_id: imageCodeId,
       } = strings(body, ['account', 'image_code', 'image_code_id'] as const);
+      codes.requireTemplates('password_reset');
       const user = await accountUser(account);
       if (!user) {
         // No answer about the account without a solved, one-use captcha.

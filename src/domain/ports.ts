@@ -261,12 +261,17 @@ export interface SmsMessage {
 export interface SmsProvider {
   readonly name: string;
   /**
-   * Whether it can send the `mobile_changed` notice (a text without a code). Template vendors
-   * need a notice template of their own, which is not configured yet: they skip notices.
+   * The purposes it has a text for (absent: all). A template vendor sends a purpose only with
+   * that purpose's template configured, never another purpose's text (sendsPurpose).
    */
-  readonly notices?: boolean;
+  readonly purposes?: ReadonlySet<SmsPurpose>;
   /** Never throws: every failure is mapped onto the outcome set. */
   send(message: SmsMessage): Promise<SendOutcome>;
+}
+
+/** Whether the provider has a text (a template) for this purpose. */
+export function sendsPurpose(provider: Pick<SmsProvider, 'purposes'>, purpose: SmsPurpose): boolean {
+  return provider.purposes === undefined || provider.purposes.has(purpose);
 }
 
 // ---- Job queue ------------------------------------------------------------------------

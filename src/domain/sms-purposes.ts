@@ -56,6 +56,8 @@ export interface PurposeCodesDeps {
   lists: SmsLists;
   decisions: DecisionRecorder;
   log: { info(obj: object, msg: string): void };
+  /** Whether the SMS provider has a template for the purpose (sendsPurpose). */
+  canSend: (purpose: SmsPurpose) => boolean;
 }
 
 /**
@@ -77,6 +79,15 @@ export function createPurposeCodes(deps: PurposeCodesDeps) {
   const limitsOn = settings.RATE_LIMITS === 'on';
 
   return {
+    /**
+     * Refuses (503 SMS_PURPOSE_NOT_CONFIGURED) a flow whose SMS has no template, before the
+     * account is looked up or the image code spent: a code is never sent under another
+     * purpose's text, and the answer says nothing about the account.
+     */
+    requireTemplates(...purposes: SmsPurpose[]): void {
+      if (!purposes.every(deps.canSend)) throw new ApiError('SMS_PURPOSE_NOT_CONFIGURED');
+    },
+
     /**
      * One use of the image code and its compare, alone: for an answer that must come after a
      * solved captcha but issues nothing (an unknown account).

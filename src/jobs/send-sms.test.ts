@@ -100,7 +100,7 @@ describe('send-sms job handler', () => {
 
   it('reads each purpose from its own key, sends a mobile-change code without its binding, and a notice', async () => {
     const { provider, printed, messages } = recordingProvider();
-    const handle = handlerFor({ ...provider, notices: true });
+    const handle = handlerFor(provider);
     await store.set('sms_13155667788', '111111', 300);
     await store.set(passwordResetCodeKey('13155667788'), '222222', 300);
     await store.set(mobileChangeCodeKey('13900001111'), '42:333333', 300);
@@ -122,17 +122,26 @@ describe('send-sms job handler', () => {
     });
   });
 
-  it('skips a notice for a provider without a notice template', async () => {
-    const { messages } = recordingProvider();
+  it('skips a purpose the provider has no template for, never sending it with another text', async () => {
+    const sent: string[] = [];
     const templateOnly: SmsProvider = {
       name: 'ronglian',
-      send: async () => ({ kind: 'ok', provider: 'ronglian' }),
+      purposes: new Set(['register']),
+      send: async (m) => {
+        sent.push(m.purpose);
+        return { kind: 'ok', provider: 'ronglian' };
+      },
     };
-    const outcome = await handlerFor(templateOnly)(
-      { mobile: '13155667788', purpose: 'mobile_changed' },
-      info('x'),
-    );
-    expect(outcome).toMatchObject({ kind: 'skipped', detail: 'no notice template for this provider' });
-    expect(messages).toEqual([]);
+    await store.set(passwordResetCodeKey('13155667788'), '222222', 300);
+    const handle = handlerFor(templateOnly);
+    expect(await handle({ mobile: '13155667788', purpose: 'mobile_changed' }, info('x'))).toMatchObject({
+      kind: 'skipped',
+      detail: 'no template for mobile_changed',
+    });
+    expect(await handle({ mobile: '13155667788', purpose: 'password_reset' }, info('y'))).toMatchObject({
+      kind: 'skipped',
+      detail: 'no template for password_reset',
+    });
+    expect(sent).toEqual([]);
   });
 });

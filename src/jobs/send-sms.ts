@@ -15,6 +15,7 @@ import type {
   SmsProvider,
   SmsPurpose,
 } from '../domain/ports.js';
+import { sendsPurpose } from '../domain/ports.js';
 import { maskMobile } from '../domain/sms-abuse.js';
 import { mobileChangeCodeKey, passwordResetCodeKey } from '../domain/sms-purposes.js';
 import { smsCodeKey } from '../domain/verification.js';
@@ -72,8 +73,10 @@ export function createSendSmsHandler(deps: SendSmsDeps): SmsJobHandler {
     }
     const purpose: SmsPurpose = job.purpose ?? 'register';
     const key = codeKeyOf(purpose, job.mobile);
-    if (key === null && !sms.notices) {
-      return { kind: 'skipped', provider: sms.name, detail: 'no notice template for this provider' };
+    // No template for the purpose (the web refuses such requests; a notice is skipped): never
+    // sent with another purpose's text.
+    if (!sendsPurpose(sms, purpose)) {
+      return { kind: 'skipped', provider: sms.name, detail: `no template for ${purpose}` };
     }
     let code = '';
     if (key !== null) {

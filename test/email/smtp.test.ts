@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSmtpEmailProvider } from '../../src/adapters/email-provider/smtp.js';
 import type { EmailMessage } from '../../src/domain/ports.js';
-import { backendMatrix, buildTestApp, randomIp, randomMobile, registration, smsCode } from '../helper.js';
+import {
+  backendMatrix,
+  buildTestApp,
+  randomIp,
+  randomMobile,
+  registration,
+  smsCode,
+  until,
+} from '../helper.js';
 import { startSmtpServer, type TestSmtpServer } from './smtp-server.js';
 
 const address = () => `m${randomBytes(5).toString('hex')}@example.com`;
@@ -16,16 +24,6 @@ function message(to: string, overrides: Partial<EmailMessage> = {}): EmailMessag
     idempotencyKey: `job-${randomBytes(4).toString('hex')}`,
     ...overrides,
   };
-}
-
-async function until<T>(probe: () => T | undefined, deadlineMs = 10_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error('state not reached before the deadline');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe('SMTP provider against a real SMTP server', () => {

@@ -8,6 +8,7 @@
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAliyunProvider } from '../../src/adapters/sms-provider/aliyun.js';
+import { createFailoverProvider } from '../../src/adapters/sms-provider/failover.js';
 import { createSmsProvider } from '../../src/adapters/sms-provider/index.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import type { SendOutcomeKind } from '../../src/domain/ports.js';
@@ -50,8 +51,49 @@ describe.each(VENDORS)('$name client against its stand-in', (vendor: Vendor) => 
     const outcome = await vendor.client(fake).send(m);
     expect(outcome).toMatchObject({ kind: 'ok', provider: vendor.name });
     expect(outcome.messageId).toEqual(expect.any(String));
-    expect(receivedBy(m.mobile)).toEqual([{ to: vendor.wireMobile(m.mobile), variables: [m.code, '5'] }]);
+    expect(receivedBy(m.mobile)).toMatchObject([
+      { to: vendor.wireMobile(m.mobile), variables: [m.code, '5'] },
+    ]);
     expect(fake.refusals).toEqual([]);
+  });
+
+  it.each(['password_reset', 'mobile_change'] as const)(
+    "a %s code uses that purpose's template",
+    async (purpose) => {
+      const m = message({ purpose });
+      expect(await vendor.client(fake).send(m)).toMatchObject({ kind: 'ok', provider: vendor.name });
+      const [got] = receivedBy(m.mobile);
+      expect(got?.variables).toEqual([m.code, '5']);
+      const wording = { password_reset: '重置美多账号密码', mobile_change: '新手机号' }[purpose];
+      if (vendor.name === 'twilio') expect(got?.template).toContain(wording);
+      else expect(got?.template).toBe(vendor.templates[purpose]);
+    },
+  );
+
+  it('the notice to a replaced mobile uses the notice template and carries no code', async () => {
+    // Even a message that (wrongly) holds a code never puts it in a notice.
+    const m = message({ purpose: 'mobile_changed', code: '987654' });
+    expect(await vendor.client(fake).send(m)).toMatchObject({ kind: 'ok' });
+    const [got] = receivedBy(m.mobile);
+    expect(got?.variables).toEqual([]);
+    expect(got?.template).not.toContain('987654');
+    if (vendor.name !== 'twilio') expect(got?.template).toBe(vendor.templates.mobile_changed);
+  });
+
+  it("without the user centre's templates, only registration is sent (never under its template)", async () => {
+    const client = vendor.client(fake, { registrationOnly: true });
+    // Twilio's texts are built in: it sends every purpose.
+    const expected = vendor.name === 'twilio' ? 4 : 1;
+    expect(client.purposes?.size).toBe(expected);
+    if (vendor.name === 'twilio') return;
+    for (const purpose of ['password_reset', 'mobile_change', 'mobile_changed'] as const) {
+      expect(await client.send(message({ purpose }))).toEqual({
+        kind: 'config_error',
+        provider: vendor.name,
+        detail: `no template for ${purpose}`,
+      });
+    }
+    expect(fake.requests).toBe(0);
   });
 
   const classes = Object.entries(vendor.answers) as Array<[SendOutcomeKind, { error: string }]>;
@@ -209,7 +251,12 @@ describe('Aliyun specifics', () => {
     const ok = await createAliyunProvider(settings, { timeoutMs: TIMEOUT_MS }).send(m);
     expect(ok).toMatchObject({ kind: 'ok', provider: 'aliyun' });
     expect(fake.delivered).toEqual([
-      { phoneNumbers: m.mobile, templateParam: { code: m.code, minutes: '5' }, signatureVersion: 'v3' },
+      {
+        phoneNumbers: m.mobile,
+        templateCode: 'SMS_71390007',
+        templateParam: { code: m.code, minutes: '5' },
+        signatureVersion: 'v3',
+      },
     ]);
     const bad = await createAliyunProvider(
       { ...settings, accessKeySecret: 'wrong' },
@@ -314,7 +361,9 @@ describe('failover (SMS_PROVIDER=a,b,…)', () => {
       c.fakes[0]?.next(script);
       const m = message();
       expect(await c.send(m)).toMatchObject({ kind: 'ok', provider: 'aliyun' });
-      expect(aliyun.received(c.fakes[1] as never)).toEqual([{ to: m.mobile, variables: [m.code, '5'] }]);
+      expect(aliyun.received(c.fakes[1] as never)).toMatchObject([
+        { to: m.mobile, variables: [m.code, '5'] },
+      ]);
       expect(ronglian.received(c.fakes[0] as never)).toEqual([]);
       // The failed hop is debug-logged with the vendor's code, never with the SMS code.
       const hop = c.lines.find((l) => l.msg === 'sms vendor failed, trying the next one');
@@ -359,6 +408,37 @@ describe('failover (SMS_PROVIDER=a,b,…)', () => {
       expect(await c.send()).toEqual({ kind: 'transient', provider: 'ronglian', detail: '160000' });
     } finally {
       await c.close();
+    }
+  });
+
+  it('a purpose goes only to the vendors with its template', async () => {
+    const fakes = [await ronglian.start(), await aliyun.start()];
+    try {
+      const chained = createFailoverProvider([
+        ronglian.client(fakes[0] as never, { registrationOnly: true }),
+        aliyun.client(fakes[1] as never),
+      ]);
+      expect([...(chained.purposes ?? [])].sort()).toEqual([
+        'mobile_change',
+        'mobile_changed',
+        'password_reset',
+        'register',
+      ]);
+      const reset = message({ purpose: 'password_reset' });
+      expect(await chained.send(reset)).toMatchObject({ kind: 'ok', provider: 'aliyun' });
+      expect(aliyun.received(fakes[1] as never)).toMatchObject([
+        { template: aliyun.templates.password_reset },
+      ]);
+      expect(await chained.send(message())).toMatchObject({ kind: 'ok', provider: 'ronglian' });
+      expect(fakes.map((f) => f.requests)).toEqual([1, 1]);
+      const alone = createFailoverProvider([ronglian.client(fakes[0] as never, { registrationOnly: true })]);
+      expect(await alone.send(message({ purpose: 'mobile_changed' }))).toEqual({
+        kind: 'config_error',
+        provider: 'ronglian',
+        detail: 'no template for mobile_changed',
+      });
+    } finally {
+      await Promise.all(fakes.map((f) => f.close()));
     }
   });
 
@@ -461,6 +541,32 @@ describe('createSmsProvider settings checks', () => {
     }
     expect(message).toBe('Invalid setting ALIYUN_ACCESS_KEY_SECRET: must not contain spaces');
   });
+
+  it.each(VENDORS.filter((v) => v.name !== 'twilio'))(
+    '$name: the purpose templates are read and checked; without them the start warns',
+    async (vendor: Vendor) => {
+      const fake = await vendor.start();
+      try {
+        const env = { SMS_PROVIDER: vendor.name, ...vendor.env(fake) };
+        const full = createSmsProvider(loadConfig({ ...env, ...vendor.purposeEnv }), silent);
+        expect(full.purposes?.size).toBe(4);
+        const [name] = Object.keys(vendor.purposeEnv) as [string];
+        expect(build({ ...env, ...vendor.purposeEnv, [name]: 'x y' })).toThrow(
+          new RegExp(`^Invalid setting ${name}: must be`),
+        );
+        // A registration-only deployment starts, and says what it will refuse.
+        const config = loadConfig(env);
+        expect([...(createSmsProvider(config, silent).purposes ?? [])]).toEqual(['register']);
+        expect(config.warnings).toEqual([
+          expect.stringMatching(/^no SMS template for password_reset .*503 SMS_PURPOSE_NOT_CONFIGURED$/),
+          expect.stringMatching(/^no SMS template for mobile_change /),
+          expect.stringMatching(/^no SMS template for mobile_changed /),
+        ]);
+      } finally {
+        await fake.close();
+      }
+    },
+  );
 
   it('the default is the console provider', () => {
     expect(createSmsProvider(loadConfig({}), silent).name).toBe('console');

@@ -11,13 +11,17 @@ import {
   signAliyunV1,
   signAliyunV3,
 } from './signing.js';
+import { type PurposeTemplates, purposesOf, purposeTemplates, templateFor } from './templates.js';
 
 /** Alibaba Cloud SMS (dysmsapi 2017-05-25) SendSms (reference §2). */
 export interface AliyunSettings {
   accessKeyId: string;
   accessKeySecret: string;
   signName: string;
+  /** Registration's template. */
   templateCode: string;
+  /** The user centre's; a purpose without one is not sent (docs/sms-vendors.md). */
+  templates?: PurposeTemplates;
   /** `https://dysmsapi.aliyuncs.com` in production. */
   endpoint: string;
   /**
@@ -33,11 +37,21 @@ export const AliyunEnv = Type.Object({
   ALIYUN_ACCESS_KEY_SECRET: Text('Aliyun AccessKey secret'),
   ALIYUN_SMS_SIGN_NAME: Text('Aliyun SMS signature name'),
   ALIYUN_SMS_TEMPLATE_CODE: Text('Aliyun SMS template code'),
+  ALIYUN_SMS_TEMPLATE_CODE_PASSWORD_RESET: Text(
+    'Aliyun SMS template code of password reset codes (variables code, minutes)',
+  ),
+  ALIYUN_SMS_TEMPLATE_CODE_MOBILE_CHANGE: Text(
+    'Aliyun SMS template code of mobile change codes (variables code, minutes)',
+  ),
+  ALIYUN_SMS_TEMPLATE_CODE_MOBILE_CHANGED: Text(
+    'Aliyun SMS template code of the notice to the replaced mobile (no variables)',
+  ),
   ALIYUN_SMS_ENDPOINT: HttpUrl('https://dysmsapi.aliyuncs.com', 'Aliyun SMS endpoint'),
 });
 
 /** Checks the settings when SMS_PROVIDER names aliyun; throws ConfigError naming the first bad one. */
 export function aliyunSettings(config: Static<typeof AliyunEnv>): AliyunSettings {
+  const code = { pattern: /^SMS_\d+$/, hint: 'must be a template code like SMS_123456789' };
   return {
     accessKeyId: setting(config, 'ALIYUN_ACCESS_KEY_ID', 'aliyun', {
       pattern: /^[0-9A-Za-z]+$/,
@@ -48,10 +62,8 @@ export function aliyunSettings(config: Static<typeof AliyunEnv>): AliyunSettings
       hint: 'must not contain spaces',
     }),
     signName: setting(config, 'ALIYUN_SMS_SIGN_NAME', 'aliyun'),
-    templateCode: setting(config, 'ALIYUN_SMS_TEMPLATE_CODE', 'aliyun', {
-      pattern: /^SMS_\d+$/,
-      hint: 'must be a template code like SMS_123456789',
-    }),
+    templateCode: setting(config, 'ALIYUN_SMS_TEMPLATE_CODE', 'aliyun', code),
+    templates: purposeTemplates(config, 'ALIYUN_SMS_TEMPLATE_CODE', 'aliyun', code),
     endpoint: baseUrl(setting(config, 'ALIYUN_SMS_ENDPOINT', 'aliyun')),
   };
 }
@@ -76,14 +88,20 @@ export function createAliyunProvider(settings: AliyunSettings, deps: VendorDeps)
   const url = `${settings.endpoint}/`;
   const host = new URL(url).host;
 
-  function request(message: SmsMessage): { headers: Record<string, string>; body: string } {
-    const business = {
+  function request(
+    message: SmsMessage,
+    templateCode: string,
+  ): { headers: Record<string, string>; body: string } {
+    const business: Record<string, string> = {
       PhoneNumbers: message.mobile,
       SignName: settings.signName,
-      TemplateCode: settings.templateCode,
-      // Values must be strings (isv.INVALID_JSON_PARAM otherwise).
-      TemplateParam: JSON.stringify({ code: message.code, minutes: String(message.ttlMinutes) }),
+      TemplateCode: templateCode,
     };
+    // Values must be strings (isv.INVALID_JSON_PARAM otherwise). The notice's template has no
+    // variables: TemplateParam is optional and left out (never a code).
+    if (message.purpose !== 'mobile_changed') {
+      business.TemplateParam = JSON.stringify({ code: message.code, minutes: String(message.ttlMinutes) });
+    }
     const timestamp = aliyunTimestamp(now());
     // POST with a form body in both schemes: the code stays out of URLs and proxy logs.
     if (settings.signatureVersion === 'v3') {
@@ -137,11 +155,14 @@ export function createAliyunProvider(settings: AliyunSettings, deps: VendorDeps)
 
   return {
     name,
+    purposes: purposesOf(settings.templates),
     async send(message: SmsMessage): Promise<SendOutcome> {
       // Bare 11 digits: the form the SendSms doc's own example uses for mainland numbers.
       if (!MAINLAND_MOBILE.test(message.mobile))
         return outcome(name, 'invalid_number', 'not a mainland mobile');
-      const res = await vendorRequest(name, deps, url, { method: 'POST', ...request(message) });
+      const templateCode = templateFor(name, settings.templateCode, settings.templates, message.purpose);
+      if (typeof templateCode !== 'string') return templateCode;
+      const res = await vendorRequest(name, deps, url, { method: 'POST', ...request(message, templateCode) });
       if (!res.sent) return res.outcome;
       // Gateway errors come with 4xx/5xx, business ones with 200: the body's Code decides.
       const json = parseJsonObject(res.body);

@@ -8,7 +8,6 @@ import { writeLine } from '../../stdout.js';
 export function createConsoleProvider(write: (line: string) => void = writeLine): SmsProvider {
   return {
     name: 'console',
-    notices: true,
     async send(message: SmsMessage): Promise<SendOutcome> {
       // Registration keeps the course's line; other purposes say what the message is for.
       if (message.purpose === 'register') write(`[mobile: ${message.mobile}] [sms_code: ${message.code}]`);

@@ -7,6 +7,7 @@ import { createConsoleProvider } from './console.js';
 import { createFailoverProvider } from './failover.js';
 import type { VendorDeps } from './http.js';
 import { createRonglianProvider, RonglianEnv, type RonglianSettings, ronglianSettings } from './ronglian.js';
+import { EXTRA_PURPOSES, type ExtraPurpose, purposesOf } from './templates.js';
 import { createTencentProvider, TencentEnv, type TencentSettings, tencentSettings } from './tencent.js';
 import { createTwilioProvider, TwilioEnv, type TwilioSettings, twilioSettings } from './twilio.js';
 
@@ -76,4 +77,31 @@ export function createSmsProvider(config: Config, log: Logger, deps: Partial<Ven
   };
   const providers = (config.providers.length > 0 ? config.providers : (['console'] as const)).map(build);
   return providers.length === 1 ? (providers[0] as SmsProvider) : createFailoverProvider(providers, log);
+}
+
+const FLOWS: Record<ExtraPurpose, string> = {
+  password_reset: 'POST /password_reset/sms_codes/',
+  mobile_change: 'POST /mobile/sms_codes/',
+  mobile_changed: 'POST /mobile/sms_codes/',
+};
+
+/**
+ * A deployment that only registers users starts with the registration template alone; each
+ * user-centre purpose that no vendor of the chain has a template for is named at start (the
+ * config's warnings), with the flow it turns off. Console and Twilio write every text.
+ */
+export function missingTemplateWarnings(
+  providers: readonly ProviderName[],
+  settings: VendorSettings,
+): string[] {
+  const chain = providers.length > 0 ? providers : (['console'] as const);
+  const sends = (purpose: ExtraPurpose) =>
+    chain.some((name) => {
+      if (name === 'console' || name === 'twilio') return true;
+      return purposesOf(settings[name]?.templates).has(purpose);
+    });
+  return EXTRA_PURPOSES.filter((p) => !sends(p)).map(
+    (p) =>
+      `no SMS template for ${p} (docs/sms-vendors.md): ${FLOWS[p]} answers 503 SMS_PURPOSE_NOT_CONFIGURED`,
+  );
 }

@@ -5,13 +5,17 @@ import type { SendOutcome, SendOutcomeKind, SmsMessage, SmsProvider } from '../.
 import { MAINLAND_MOBILE, outcome, parseJsonObject, type VendorDeps, vendorRequest } from './http.js';
 import { baseUrl, setting } from './settings.js';
 import { chinaTimestamp, signRonglian } from './signing.js';
+import { type PurposeTemplates, purposesOf, purposeTemplates, templateFor } from './templates.js';
 
 /** 容联云 (cloopen) template SMS, REST API 2013-12-26 (reference §1). */
 export interface RonglianSettings {
   accountSid: string;
   authToken: string;
   appId: string;
+  /** Registration's template (Meiduo's template 1). */
   templateId: string;
+  /** The user centre's; a purpose without one is not sent (docs/sms-vendors.md). */
+  templates?: PurposeTemplates;
   /** `https://app.cloopen.com:8883` in production. */
   baseUrl: string;
 }
@@ -27,11 +31,21 @@ export const RonglianEnv = Type.Object({
   RONGLIAN_AUTH_TOKEN: Text('容联云 auth token'),
   RONGLIAN_APP_ID: Text('容联云 app id'),
   RONGLIAN_TEMPLATE_ID: Type.String({ minLength: 1, default: '1', description: '容联云 template id' }),
+  RONGLIAN_TEMPLATE_ID_PASSWORD_RESET: Text(
+    '容联云 template id of password reset codes ({1} code, {2} minutes)',
+  ),
+  RONGLIAN_TEMPLATE_ID_MOBILE_CHANGE: Text(
+    '容联云 template id of mobile change codes ({1} code, {2} minutes)',
+  ),
+  RONGLIAN_TEMPLATE_ID_MOBILE_CHANGED: Text(
+    '容联云 template id of the notice to the replaced mobile (no variables)',
+  ),
   RONGLIAN_BASE_URL: HttpUrl('https://app.cloopen.com:8883', '容联云 REST base URL'),
 });
 
 /** Checks the settings when SMS_PROVIDER names ronglian; throws ConfigError naming the first bad one. */
 export function ronglianSettings(config: Static<typeof RonglianEnv>): RonglianSettings {
+  const numeric = { pattern: /^\d+$/, hint: 'must be a number (160057: 短信模板ID要求为数字)' };
   return {
     accountSid: setting(config, 'RONGLIAN_ACCOUNT_SID', 'ronglian', ID32),
     authToken: setting(config, 'RONGLIAN_AUTH_TOKEN', 'ronglian', {
@@ -39,10 +53,8 @@ export function ronglianSettings(config: Static<typeof RonglianEnv>): RonglianSe
       hint: 'must not contain spaces',
     }),
     appId: setting(config, 'RONGLIAN_APP_ID', 'ronglian', ID32),
-    templateId: setting(config, 'RONGLIAN_TEMPLATE_ID', 'ronglian', {
-      pattern: /^\d+$/,
-      hint: 'must be a number (160057: 短信模板ID要求为数字)',
-    }),
+    templateId: setting(config, 'RONGLIAN_TEMPLATE_ID', 'ronglian', numeric),
+    templates: purposeTemplates(config, 'RONGLIAN_TEMPLATE_ID', 'ronglian', numeric),
     baseUrl: baseUrl(setting(config, 'RONGLIAN_BASE_URL', 'ronglian')),
   };
 }
@@ -83,18 +95,22 @@ export function createRonglianProvider(settings: RonglianSettings, deps: VendorD
   const now = deps.now ?? (() => new Date());
   return {
     name,
+    purposes: purposesOf(settings.templates),
     async send(message: SmsMessage): Promise<SendOutcome> {
       if (!MAINLAND_MOBILE.test(message.mobile))
         return outcome(name, 'invalid_number', 'not a mainland mobile');
+      const templateId = templateFor(name, settings.templateId, settings.templates, message.purpose);
+      if (typeof templateId !== 'string') return templateId;
       const timestamp = chinaTimestamp(now());
       const { sig, authorization } = signRonglian(settings.accountSid, settings.authToken, timestamp);
       const url = `${settings.baseUrl}/2013-12-26/Accounts/${settings.accountSid}/SMS/TemplateSMS?sig=${sig}`;
       const body = JSON.stringify({
         to: message.mobile,
         appId: settings.appId,
-        templateId: settings.templateId,
-        // Strings, as the Java and Go SDKs send them (Meiduo's `(code, 5)`).
-        datas: [message.code, String(message.ttlMinutes)],
+        templateId,
+        // Strings, as the Java and Go SDKs send them (Meiduo's `(code, 5)`); the notice's
+        // template has no variables, so it carries nothing (and never a code).
+        datas: message.purpose === 'mobile_changed' ? [] : [message.code, String(message.ttlMinutes)],
         reqId: ronglianReqId(message.idempotencyKey),
       });
       const res = await vendorRequest(name, deps, url, {

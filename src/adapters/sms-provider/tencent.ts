@@ -4,6 +4,7 @@ import type { SendOutcome, SendOutcomeKind, SmsMessage, SmsProvider } from '../.
 import { MAINLAND_MOBILE, outcome, parseJsonObject, type VendorDeps, vendorRequest } from './http.js';
 import { baseUrl, setting } from './settings.js';
 import { signTc3 } from './signing.js';
+import { type PurposeTemplates, purposesOf, purposeTemplates, templateFor } from './templates.js';
 
 /** Tencent Cloud SMS, API 3.0 SendSms version 2021-01-11 (reference §3). */
 export interface TencentSettings {
@@ -11,7 +12,10 @@ export interface TencentSettings {
   secretKey: string;
   sdkAppId: string;
   signName: string;
+  /** Registration's template. */
   templateId: string;
+  /** The user centre's; a purpose without one is not sent (docs/sms-vendors.md). */
+  templates?: PurposeTemplates;
   region: string;
   /** `https://sms.tencentcloudapi.com` in production. */
   endpoint: string;
@@ -24,6 +28,15 @@ export const TencentEnv = Type.Object({
   TENCENT_SMS_SDK_APP_ID: Text('Tencent SMS SdkAppId'),
   TENCENT_SMS_SIGN_NAME: Text('Tencent SMS signature name'),
   TENCENT_SMS_TEMPLATE_ID: Text('Tencent SMS template id'),
+  TENCENT_SMS_TEMPLATE_ID_PASSWORD_RESET: Text(
+    'Tencent SMS template id of password reset codes ({1} code, {2} minutes)',
+  ),
+  TENCENT_SMS_TEMPLATE_ID_MOBILE_CHANGE: Text(
+    'Tencent SMS template id of mobile change codes ({1} code, {2} minutes)',
+  ),
+  TENCENT_SMS_TEMPLATE_ID_MOBILE_CHANGED: Text(
+    'Tencent SMS template id of the notice to the replaced mobile (no variables)',
+  ),
   TENCENT_SMS_REGION: Type.String({ minLength: 1, default: 'ap-guangzhou', description: 'Tencent region' }),
   TENCENT_SMS_ENDPOINT: HttpUrl('https://sms.tencentcloudapi.com', 'Tencent SMS endpoint'),
 });
@@ -31,6 +44,7 @@ export const TencentEnv = Type.Object({
 /** Checks the settings when SMS_PROVIDER names tencent; throws ConfigError naming the first bad one. */
 export function tencentSettings(config: Static<typeof TencentEnv>): TencentSettings {
   const noSpace = { pattern: /^\S+$/, hint: 'must not contain spaces' };
+  const numeric = { pattern: /^\d+$/, hint: 'must be the numeric template id' };
   return {
     secretId: setting(config, 'TENCENT_SECRET_ID', 'tencent', noSpace),
     secretKey: setting(config, 'TENCENT_SECRET_KEY', 'tencent', noSpace),
@@ -39,10 +53,8 @@ export function tencentSettings(config: Static<typeof TencentEnv>): TencentSetti
       hint: 'must be the numeric SdkAppId (like 1400006666)',
     }),
     signName: setting(config, 'TENCENT_SMS_SIGN_NAME', 'tencent'),
-    templateId: setting(config, 'TENCENT_SMS_TEMPLATE_ID', 'tencent', {
-      pattern: /^\d+$/,
-      hint: 'must be the numeric template id',
-    }),
+    templateId: setting(config, 'TENCENT_SMS_TEMPLATE_ID', 'tencent', numeric),
+    templates: purposeTemplates(config, 'TENCENT_SMS_TEMPLATE_ID', 'tencent', numeric),
     region: setting(config, 'TENCENT_SMS_REGION', 'tencent', {
       pattern: /^[a-z]+(-[a-z]+)+(-\d+)?$/,
       hint: 'must be a region like ap-guangzhou',
@@ -87,15 +99,20 @@ export function createTencentProvider(settings: TencentSettings, deps: VendorDep
   const host = new URL(url).host;
   return {
     name,
+    purposes: purposesOf(settings.templates),
     async send(message: SmsMessage): Promise<SendOutcome> {
       if (!MAINLAND_MOBILE.test(message.mobile))
         return outcome(name, 'invalid_number', 'not a mainland mobile');
+      const templateId = templateFor(name, settings.templateId, settings.templates, message.purpose);
+      if (typeof templateId !== 'string') return templateId;
       const body = JSON.stringify({
         PhoneNumberSet: [`+86${message.mobile}`],
         SmsSdkAppId: settings.sdkAppId,
-        TemplateId: settings.templateId,
+        TemplateId: templateId,
         SignName: settings.signName,
-        TemplateParamSet: [message.code, String(message.ttlMinutes)],
+        // The notice's template has no variables: an empty set (never a code).
+        TemplateParamSet:
+          message.purpose === 'mobile_changed' ? [] : [message.code, String(message.ttlMinutes)],
       });
       const timestamp = Math.floor(now().getTime() / 1000);
       // The documented minimum, content-type and host, is signed; the signed content-type must

@@ -64,9 +64,23 @@ export function classifyTwilio(code: number | undefined, status: number): SendOu
   return 'config_error';
 }
 
-/** Meiduo's template 1 wording, filled in (Twilio has no server-side templates). */
+/**
+ * The text of each purpose, filled in (Twilio has no server-side templates): registration
+ * keeps Meiduo's template 1 wording; the others say what the code is for; the notice to the
+ * replaced mobile carries no code.
+ */
 export function twilioText(message: SmsMessage): string {
-  return `您的验证码是${message.code}，请于${message.ttlMinutes}分钟内正确输入`;
+  const valid = `，请于${message.ttlMinutes}分钟内正确输入`;
+  switch (message.purpose) {
+    case 'register':
+      return `您的验证码是${message.code}${valid}`;
+    case 'password_reset':
+      return `您正在重置美多账号密码，验证码是${message.code}${valid}。如非本人操作，请忽略本短信`;
+    case 'mobile_change':
+      return `您正在将此号码绑定为美多账号的新手机号，验证码是${message.code}${valid}`;
+    case 'mobile_changed':
+      return '您的美多账号已更换绑定手机号，此号码不再用于登录。如非本人操作，请立即联系客服';
+  }
 }
 
 export function createTwilioProvider(settings: TwilioSettings, deps: VendorDeps): SmsProvider {
@@ -75,6 +89,8 @@ export function createTwilioProvider(settings: TwilioSettings, deps: VendorDeps)
   const authorization = basicAuthorization(settings.accountSid, settings.authToken);
   return {
     name,
+    // Its texts are written here, one per purpose: it sends them all.
+    purposes: new Set(['register', 'password_reset', 'mobile_change', 'mobile_changed']),
     async send(message: SmsMessage): Promise<SendOutcome> {
       if (!MAINLAND_MOBILE.test(message.mobile))
         return outcome(name, 'invalid_number', 'not a mainland mobile');

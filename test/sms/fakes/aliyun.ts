@@ -9,6 +9,7 @@ import { type FakeRequest, type Handled, json, MAINLAND, type VendorFake, Vendor
 
 export interface AliyunDelivery {
   phoneNumbers: string;
+  templateCode: string;
   templateParam: Record<string, string>;
   signatureVersion: 'v1' | 'v3';
 }
@@ -20,6 +21,8 @@ export interface AliyunFakeOptions {
   templateCode: string;
   /** Variables of the template, all required in TemplateParam. */
   templateVars: string[];
+  /** More approved templates: code → its variables (none: TemplateParam may be left out). */
+  templates?: Record<string, string[]>;
   now?: () => number;
 }
 
@@ -220,21 +223,27 @@ export async function startAliyunFake(options: AliyunFakeOptions): Promise<Aliyu
     const bare = phones.replace(/^(\+86|0086|86)/, '');
     if (!MAINLAND.test(bare)) return refuse('isv.MOBILE_NUMBER_ILLEGAL');
     if (params.get('SignName') !== options.signName) return refuse('isv.SMS_SIGNATURE_ILLEGAL');
-    if (params.get('TemplateCode') !== options.templateCode) return refuse('isv.SMS_TEMPLATE_ILLEGAL');
+    const templateCode = params.get('TemplateCode') ?? '';
+    const vars =
+      templateCode === options.templateCode ? options.templateVars : options.templates?.[templateCode];
+    if (vars === undefined) return refuse('isv.SMS_TEMPLATE_ILLEGAL');
     let templateParam: Record<string, unknown>;
     try {
-      templateParam = JSON.parse(params.get('TemplateParam') ?? '') as Record<string, unknown>;
+      // Optional: a template without variables needs none.
+      const raw = params.get('TemplateParam');
+      templateParam =
+        raw === undefined && vars.length === 0 ? {} : (JSON.parse(raw ?? '') as Record<string, unknown>);
     } catch {
       return refuse('isv.INVALID_JSON_PARAM');
     }
     if (!Object.values(templateParam).every((v) => typeof v === 'string'))
       return refuse('isv.INVALID_JSON_PARAM');
-    if (!options.templateVars.every((v) => v in templateParam))
-      return refuse('isv.TEMPLATE_MISSING_PARAMETERS');
+    if (!vars.every((v) => v in templateParam)) return refuse('isv.TEMPLATE_MISSING_PARAMETERS');
 
     const deliver = () => {
       state.delivered.push({
         phoneNumbers: phones,
+        templateCode,
         templateParam: templateParam as Record<string, string>,
         signatureVersion: v3 ? 'v3' : 'v1',
       });

@@ -19,6 +19,8 @@ export interface RonglianFakeOptions {
   accounts: Record<string, string>;
   appId: string;
   templateIds?: string[];
+  /** Templates with a fixed number of variables (a notice: 0); datas of another length are refused. */
+  variableCounts?: Record<string, number>;
   /** Server clock, ms since the epoch. */
   now?: () => number;
 }
@@ -109,6 +111,8 @@ export async function startRonglianFake(options: RonglianFakeOptions): Promise<R
     if (!templates.has(templateId)) return refuse('160032');
     const datas = body.datas;
     if (!Array.isArray(datas) || !datas.every((d) => typeof d === 'string')) return refuse('160052');
+    const count = options.variableCounts?.[templateId];
+    if (count !== undefined && datas.length !== count) return refuse('160052');
     if (templateId === '1' && !datas.every((d) => /^\d+$/.test(d))) return refuse('160069');
     const to = body.to;
     if (typeof to !== 'string' || !MAINLAND.test(to)) return refuse('160042');

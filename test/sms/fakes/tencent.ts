@@ -9,6 +9,7 @@ import { type FakeRequest, type Handled, json, MAINLAND, type VendorFake, Vendor
 
 export interface TencentDelivery {
   phoneNumber: string;
+  templateId: string;
   templateParamSet: string[];
   signName: string;
 }
@@ -18,6 +19,8 @@ export interface TencentFakeOptions {
   keys: Record<string, string>;
   sdkAppId: string;
   templateId: string;
+  /** More approved templates: id → its number of parameters (the main one's is not checked). */
+  templates?: Record<string, number>;
   signName: string;
   now?: () => number;
 }
@@ -105,12 +108,16 @@ export async function startTencentFake(options: TencentFakeOptions): Promise<Ten
     if (body.SmsSdkAppId !== options.sdkAppId) return requestError('InvalidParameterValue.SdkAppIdNotExist');
     if (body.SignName !== options.signName)
       return requestError('FailedOperation.SignatureIncorrectOrUnapproved');
-    if (body.TemplateId !== options.templateId)
+    const templateId = String(body.TemplateId);
+    const count = options.templates?.[templateId];
+    if (templateId !== options.templateId && count === undefined)
       return requestError('FailedOperation.TemplateIncorrectOrUnapproved');
     const params = body.TemplateParamSet;
     if (!Array.isArray(params) || !params.every((p) => typeof p === 'string' && /^\d{0,6}$/.test(p))) {
       return requestError('InvalidParameterValue.TemplateParameterFormatError');
     }
+    if (count !== undefined && params.length !== count)
+      return requestError('FailedOperation.TemplateParamSetNotMatchApprovedTemplate');
     const phones = body.PhoneNumberSet;
     if (!Array.isArray(phones) || phones.length === 0) return requestError('MissingParameter');
     // Domestic numbers: +86…, 0086…, 86… or bare 11 digits.
@@ -121,6 +128,7 @@ export async function startTencentFake(options: TencentFakeOptions): Promise<Ten
       for (const phone of phones as string[]) {
         state.delivered.push({
           phoneNumber: phone,
+          templateId,
           templateParamSet: params as string[],
           signName: options.signName,
         });

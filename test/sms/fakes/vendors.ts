@@ -7,6 +7,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { createAliyunProvider } from '../../../src/adapters/sms-provider/aliyun.js';
 import type { VendorDeps } from '../../../src/adapters/sms-provider/http.js';
 import { createRonglianProvider } from '../../../src/adapters/sms-provider/ronglian.js';
+import type { PurposeTemplates } from '../../../src/adapters/sms-provider/templates.js';
 import { createTencentProvider } from '../../../src/adapters/sms-provider/tencent.js';
 import { createTwilioProvider } from '../../../src/adapters/sms-provider/twilio.js';
 import type { SendOutcomeKind, SmsMessage, SmsProvider } from '../../../src/domain/ports.js';
@@ -52,12 +53,21 @@ export interface Fake {
 export interface Received {
   to: string;
   variables: string[];
+  /** The template id/code it was sent with (Twilio: the text itself). */
+  template: string;
 }
+
+/** Client options of the tests: `registrationOnly` leaves the user centre's templates out. */
+type ClientOptions = Partial<VendorDeps> & { wrongSecret?: boolean; registrationOnly?: boolean };
 
 export interface Vendor<F extends Fake = Fake> {
   name: 'ronglian' | 'aliyun' | 'tencent' | 'twilio';
   start(): Promise<F>;
-  client(fake: F, deps?: Partial<VendorDeps> & { wrongSecret?: boolean }): SmsProvider;
+  client(fake: F, deps?: ClientOptions): SmsProvider;
+  /** The user centre's templates the client is given (none for Twilio: its texts are built in). */
+  templates: PurposeTemplates;
+  /** Their environment settings. */
+  purposeEnv: Record<string, string>;
   received(fake: F): Received[];
   /** The recipient as this vendor wants it, for a mainland mobile. */
   wireMobile(mobile: string): string;
@@ -87,6 +97,17 @@ const TC = {
   key: 'Gu5t9xGARNpq86cd98joQYCN3EXAMPLE',
   app: '1400006666',
 };
+/** Extra templates per vendor: two code templates and the notice (no variables). */
+const RL_TEMPLATES = { password_reset: '2001', mobile_change: '2002', mobile_changed: '2003' };
+const ALI_TEMPLATES = {
+  password_reset: 'SMS_71390008',
+  mobile_change: 'SMS_71390009',
+  mobile_changed: 'SMS_71390010',
+};
+const TC_TEMPLATES = { password_reset: '1111', mobile_change: '1112', mobile_changed: '1113' };
+const templatesOf = (templates: PurposeTemplates, registrationOnly?: boolean) =>
+  registrationOnly ? {} : { templates };
+
 const TW = { sid: `AC${'0123456789abcdef'.repeat(2)}`, token: 'your_auth_token', from: '+15005550006' };
 
 const deps = (d: Partial<VendorDeps> = {}): VendorDeps => ({ timeoutMs: TIMEOUT_MS, ...d });
@@ -98,19 +119,36 @@ type TwilioFake = Awaited<ReturnType<typeof startTwilioFake>>;
 
 export const ronglian: Vendor<RonglianFake> = {
   name: 'ronglian',
-  start: () => startRonglianFake({ accounts: { [RL.sid]: RL.token }, appId: RL.appId }),
-  client: (fake, { wrongSecret, ...d } = {}) =>
+  start: () =>
+    startRonglianFake({
+      accounts: { [RL.sid]: RL.token },
+      appId: RL.appId,
+      templateIds: ['1', ...Object.values(RL_TEMPLATES)],
+      variableCounts: {
+        [RL_TEMPLATES.password_reset]: 2,
+        [RL_TEMPLATES.mobile_change]: 2,
+        [RL_TEMPLATES.mobile_changed]: 0,
+      },
+    }),
+  templates: RL_TEMPLATES,
+  purposeEnv: {
+    RONGLIAN_TEMPLATE_ID_PASSWORD_RESET: RL_TEMPLATES.password_reset,
+    RONGLIAN_TEMPLATE_ID_MOBILE_CHANGE: RL_TEMPLATES.mobile_change,
+    RONGLIAN_TEMPLATE_ID_MOBILE_CHANGED: RL_TEMPLATES.mobile_changed,
+  },
+  client: (fake, { wrongSecret, registrationOnly, ...d } = {}) =>
     createRonglianProvider(
       {
         accountSid: RL.sid,
         authToken: wrongSecret ? 'f'.repeat(32) : RL.token,
         appId: RL.appId,
         templateId: '1',
+        ...templatesOf(RL_TEMPLATES, registrationOnly),
         baseUrl: fake.url,
       },
       deps(d),
     ),
-  received: (fake) => fake.delivered.map((d) => ({ to: d.to, variables: d.datas })),
+  received: (fake) => fake.delivered.map((d) => ({ to: d.to, variables: d.datas, template: d.templateId })),
   wireMobile: (m) => m,
   env: (fake) => ({
     RONGLIAN_ACCOUNT_SID: RL.sid,
@@ -137,14 +175,26 @@ export const aliyun: Vendor<AliyunFake> = {
       signName: ALI.signName,
       templateCode: ALI.template,
       templateVars: ['code', 'minutes'],
+      templates: {
+        [ALI_TEMPLATES.password_reset]: ['code', 'minutes'],
+        [ALI_TEMPLATES.mobile_change]: ['code', 'minutes'],
+        [ALI_TEMPLATES.mobile_changed]: [],
+      },
     }),
-  client: (fake, { wrongSecret, ...d } = {}) =>
+  templates: ALI_TEMPLATES,
+  purposeEnv: {
+    ALIYUN_SMS_TEMPLATE_CODE_PASSWORD_RESET: ALI_TEMPLATES.password_reset,
+    ALIYUN_SMS_TEMPLATE_CODE_MOBILE_CHANGE: ALI_TEMPLATES.mobile_change,
+    ALIYUN_SMS_TEMPLATE_CODE_MOBILE_CHANGED: ALI_TEMPLATES.mobile_changed,
+  },
+  client: (fake, { wrongSecret, registrationOnly, ...d } = {}) =>
     createAliyunProvider(
       {
         accessKeyId: ALI.id,
         accessKeySecret: wrongSecret ? 'wrongSecret' : ALI.secret,
         signName: ALI.signName,
         templateCode: ALI.template,
+        ...templatesOf(ALI_TEMPLATES, registrationOnly),
         endpoint: fake.url,
       },
       deps(d),
@@ -152,7 +202,12 @@ export const aliyun: Vendor<AliyunFake> = {
   received: (fake) =>
     fake.delivered.map((d) => ({
       to: d.phoneNumbers,
-      variables: [d.templateParam.code ?? '', d.templateParam.minutes ?? ''],
+      // The variables sent, by name (a notice's template has none).
+      variables:
+        Object.keys(d.templateParam).length === 0
+          ? []
+          : [d.templateParam.code ?? '', d.templateParam.minutes ?? ''],
+      template: d.templateCode,
     })),
   wireMobile: (m) => m,
   env: (fake) => ({
@@ -180,9 +235,20 @@ export const tencent: Vendor<TencentFake> = {
       keys: { [TC.id]: TC.key },
       sdkAppId: TC.app,
       templateId: '1110',
+      templates: {
+        [TC_TEMPLATES.password_reset]: 2,
+        [TC_TEMPLATES.mobile_change]: 2,
+        [TC_TEMPLATES.mobile_changed]: 0,
+      },
       signName: '美多商城',
     }),
-  client: (fake, { wrongSecret, ...d } = {}) =>
+  templates: TC_TEMPLATES,
+  purposeEnv: {
+    TENCENT_SMS_TEMPLATE_ID_PASSWORD_RESET: TC_TEMPLATES.password_reset,
+    TENCENT_SMS_TEMPLATE_ID_MOBILE_CHANGE: TC_TEMPLATES.mobile_change,
+    TENCENT_SMS_TEMPLATE_ID_MOBILE_CHANGED: TC_TEMPLATES.mobile_changed,
+  },
+  client: (fake, { wrongSecret, registrationOnly, ...d } = {}) =>
     createTencentProvider(
       {
         secretId: TC.id,
@@ -190,12 +256,14 @@ export const tencent: Vendor<TencentFake> = {
         sdkAppId: TC.app,
         signName: '美多商城',
         templateId: '1110',
+        ...templatesOf(TC_TEMPLATES, registrationOnly),
         region: 'ap-guangzhou',
         endpoint: fake.url,
       },
       deps(d),
     ),
-  received: (fake) => fake.delivered.map((d) => ({ to: d.phoneNumber, variables: d.templateParamSet })),
+  received: (fake) =>
+    fake.delivered.map((d) => ({ to: d.phoneNumber, variables: d.templateParamSet, template: d.templateId })),
   wireMobile: (m) => `+86${m}`,
   env: (fake) => ({
     TENCENT_SECRET_ID: TC.id,
@@ -219,14 +287,20 @@ export const tencent: Vendor<TencentFake> = {
 export const twilio: Vendor<TwilioFake> = {
   name: 'twilio',
   start: () => startTwilioFake({ accounts: { [TW.sid]: TW.token }, senders: [TW.from] }),
-  client: (fake, { wrongSecret, ...d } = {}) =>
+  templates: {},
+  purposeEnv: {},
+  client: (fake, { wrongSecret, registrationOnly: _textsAreBuiltIn, ...d } = {}) =>
     createTwilioProvider(
       { accountSid: TW.sid, authToken: wrongSecret ? 'wrong' : TW.token, from: TW.from, baseUrl: fake.url },
       deps(d),
     ),
   // The variables as they appear in the text: code, then minutes.
   received: (fake) =>
-    fake.delivered.map((d) => ({ to: d.to, variables: [...d.body.matchAll(/\d+/g)].map((m) => m[0]) })),
+    fake.delivered.map((d) => ({
+      to: d.to,
+      variables: [...d.body.matchAll(/\d+/g)].map((m) => m[0]),
+      template: d.body,
+    })),
   wireMobile: (m) => `+86${m}`,
   env: (fake) => ({
     TWILIO_ACCOUNT_SID: TW.sid,
