@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mobileChangeCodeKey } from '../../src/domain/sms-purposes.js';
 import { imageCodeKey, smsCodeKey } from '../../src/domain/verification.js';
 import {
   backendMatrix,
@@ -364,6 +365,52 @@ describe.each(matrix)('user centre on $name', ({ store: backend, database }) => 
       ).toMatchObject({
         error: 'SMS_CODE_EXPIRED',
       });
+    });
+  });
+
+  describe('SMS code guess limit', () => {
+    const wrongOf = (code: string) => (code === '000000' ? '111111' : '000000');
+
+    it('counts per (purpose, mobile), ends the code at the limit, and a resend cannot reset it early', async () => {
+      const { mobile, username } = await registered(t);
+      const c = await browser(t);
+      const first = await imageCode(t, c);
+      const sent = t.nextSms(mobile);
+      const body = { account: username, image_code: first.answer, image_code_id: first.uuid };
+      expect((await c.post('/password_reset/sms_codes/', body)).statusCode).toBe(200);
+      const code = (await sent).code;
+      // A mobile-change code pending for the same number (another user's), under its own keys.
+      await t.deps.codeStore.set(mobileChangeCodeKey(mobile), '0:654321', 300);
+      const reset = (sms: string) =>
+        c.post('/password_reset/', {
+          account: username,
+          sms_code: sms,
+          password: 'Res3t-passw0rd',
+          password2: 'Res3t-passw0rd',
+        });
+      for (const left of [4, 3, 2]) {
+        expect((await reset(wrongOf(code))).json()).toMatchObject({
+          error: 'SMS_CODE_WRONG',
+          attempts_left: left,
+        });
+      }
+      // A new code asked for now is refused by the resend block: the counter is not reset.
+      const second = await imageCode(t, c);
+      const resend = await c.post('/password_reset/sms_codes/', {
+        ...body,
+        image_code: second.answer,
+        image_code_id: second.uuid,
+      });
+      expect(resend.json()).toMatchObject({ error: 'SMS_TOO_FREQUENT' });
+      expect((await reset(wrongOf(code))).json()).toMatchObject({ attempts_left: 1 });
+      expect((await reset(wrongOf(code))).json()).toMatchObject({ attempts_left: 0 });
+      // At the limit the code is gone: the right one no longer works.
+      expect((await reset(code)).json()).toMatchObject({ error: 'SMS_CODE_EXPIRED' });
+
+      // The mobile-change counter of the same number was not touched by those guesses.
+      const other = await registered(t);
+      const guess = await other.client.put('/mobile/', { mobile, sms_code: '123456' });
+      expect(guess.json()).toMatchObject({ error: 'SMS_CODE_WRONG', attempts_left: 4 });
     });
   });
 
