@@ -190,6 +190,11 @@ export interface SessionStore {
   delete(idHash: string): Promise<void>;
   /** Ends every session of the user; returns how many there were. */
   deleteAllForUser(userId: number): Promise<number>;
+  /**
+   * Ends every session of the user but `keepIdHash`, in one atomic step (a session created
+   * while it runs is either ended or created after it); returns how many live ones it ended.
+   */
+  deleteOthersForUser(userId: number, keepIdHash: string): Promise<number>;
   /** The user's live sessions, in no particular order. */
   listForUser(userId: number): Promise<StoredSession[]>;
   /** Records activity on a live session (an absent or expired one is left absent). */

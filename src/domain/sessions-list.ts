@@ -120,14 +120,12 @@ export function createSessions(deps: SessionsDeps) {
       return { current: match.idHash === currentHash };
     },
 
-    /** Ends every session of the user but this one; returns how many. */
+    /**
+     * Ends every session of the user but this one, in one atomic step of the store (listing
+     * then deleting would spare a session created in between); returns how many.
+     */
     async endOthers(userId: number, currentHash: string): Promise<number> {
-      const others = (await sessionStore.listForUser(userId)).filter((s) => s.idHash !== currentHash);
-      for (const s of others) {
-        await sessionStore.delete(s.idHash);
-        touched.delete(s.idHash);
-      }
-      return others.length;
+      return sessionStore.deleteOthersForUser(userId, currentHash);
     },
   };
 }

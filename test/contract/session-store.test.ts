@@ -139,6 +139,28 @@ function sessionStoreContract(backend: string, makeHarness: () => Promise<Harnes
       expect(await store.deleteAllForUser(randomUserId())).toBe(0);
     });
 
+    it('ends every other session of one user in one step, keeping the one named', async () => {
+      const [alice, bob] = [randomUserId(), randomUserId()];
+      const keep = await open(alice);
+      await open(alice, HOUR_MS);
+      const others = [await open(alice), await open(alice, DAY_MS, false)];
+      const bobs = [await open(bob), await open(bob)];
+      await h.elapse(HOUR_MS);
+      // The expired one is not counted; the kept one and the other user's stay.
+      expect(await store.deleteOthersForUser(alice, keep)).toBe(others.length);
+      for (const idHash of others) expect(await store.get(idHash)).toBeNull();
+      expect(await store.get(keep)).not.toBeNull();
+      for (const idHash of bobs) expect(await store.get(idHash)).not.toBeNull();
+      expect((await store.listForUser(alice)).map((s) => s.idHash)).toEqual([keep]);
+      expect(await store.deleteOthersForUser(alice, keep)).toBe(0);
+      // An id hash that is not one of the user's keeps nothing of theirs.
+      expect(await store.deleteOthersForUser(bob, keep)).toBe(2);
+      // A login after it is indexed as before, and a full log-out still ends both.
+      const fresh = await open(alice);
+      expect((await store.listForUser(alice)).map((s) => s.idHash).sort()).toEqual([keep, fresh].sort());
+      expect(await store.deleteAllForUser(alice)).toBe(2);
+    });
+
     it('answers ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });
@@ -314,6 +336,7 @@ describe.skipIf(!redisAvailable)('Redis', () => {
             createdAtMs: 0,
           }),
           store.deleteAllForUser(1),
+          store.deleteOthersForUser(1, newIdHash()),
           store.ping(),
         ]);
         for (const failure of failures) {

@@ -60,6 +60,26 @@ redis.call('DEL', KEYS[1])
 return deleted
 `;
 
+/**
+ * KEYS: user index.  ARGV: session key prefix, user id, id hash to keep.
+ * Deletes every other indexed session that still exists and belongs to the user, and drops
+ * the other ids from the index; returns how many sessions were deleted.
+ */
+const DELETE_OTHERS_LUA = `
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local deleted = 0
+for _, id in ipairs(ids) do
+  if id ~= ARGV[3] then
+    local key = ARGV[1] .. id
+    if redis.call('HGET', key, 'userId') == ARGV[2] then
+      deleted = deleted + redis.call('DEL', key)
+    end
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return deleted
+`;
+
 /** KEYS: session.  ARGV: last seen, ip prefix, user agent. Only a session that exists is touched. */
 const TOUCH_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -105,6 +125,12 @@ interface SessionScripts {
   ): Promise<number>;
   meiduoUsersSessionDelete(sessionKey: string, indexPrefix: string, idHash: string): Promise<number>;
   meiduoUsersSessionDeleteAll(indexKey: string, sessionPrefix: string, userId: string): Promise<number>;
+  meiduoUsersSessionDeleteOthers(
+    indexKey: string,
+    sessionPrefix: string,
+    userId: string,
+    keepIdHash: string,
+  ): Promise<number>;
 }
 
 /**
@@ -119,6 +145,7 @@ export function createRedisSessionStore(redis: Redis, options: { keyPrefix: stri
   redis.defineCommand('meiduoUsersSessionCreate', { numberOfKeys: 2, lua: CREATE_LUA });
   redis.defineCommand('meiduoUsersSessionDelete', { numberOfKeys: 1, lua: DELETE_LUA });
   redis.defineCommand('meiduoUsersSessionDeleteAll', { numberOfKeys: 1, lua: DELETE_ALL_LUA });
+  redis.defineCommand('meiduoUsersSessionDeleteOthers', { numberOfKeys: 1, lua: DELETE_OTHERS_LUA });
   redis.defineCommand('meiduoUsersSessionTouch', { numberOfKeys: 1, lua: TOUCH_LUA });
   const scripts = redis as unknown as SessionScripts;
 
@@ -179,6 +206,16 @@ export function createRedisSessionStore(redis: Redis, options: { keyPrefix: stri
 
     deleteAllForUser: (userId) =>
       run(() => scripts.meiduoUsersSessionDeleteAll(indexPrefix + userId, sessionPrefix, String(userId))),
+
+    deleteOthersForUser: (userId, keepIdHash) =>
+      run(() =>
+        scripts.meiduoUsersSessionDeleteOthers(
+          indexPrefix + userId,
+          sessionPrefix,
+          String(userId),
+          keepIdHash,
+        ),
+      ),
 
     ping: () => run(async () => void (await redis.ping())),
 

@@ -89,6 +89,10 @@ export function createSqliteSessionStore(db: SqliteDatabase, clock: Clock): Sess
     'DELETE FROM meiduo_users_sessions WHERE user_id = ? AND expires_at_ms > ?',
   );
   const deleteAllOfUser = db.prepare<[number]>('DELETE FROM meiduo_users_sessions WHERE user_id = ?');
+  // One statement: atomic against a session created at the same moment.
+  const deleteLiveOthersOfUser = db.prepare<[number, string, number]>(
+    'DELETE FROM meiduo_users_sessions WHERE user_id = ? AND id_hash <> ? AND expires_at_ms > ?',
+  );
   const purgeExpired = db.prepare<[number, number]>(
     `DELETE FROM meiduo_users_sessions WHERE id_hash IN
        (SELECT id_hash FROM meiduo_users_sessions WHERE expires_at_ms <= ? LIMIT ?)`,
@@ -156,6 +160,9 @@ export function createSqliteSessionStore(db: SqliteDatabase, clock: Clock): Sess
     delete: (idHash) => guarded(() => void deleteOne.run(idHash), true),
 
     deleteAllForUser: (userId) => guarded((nowMs) => deleteAllForUserTx.immediate(userId, nowMs), true),
+
+    deleteOthersForUser: (userId, keepIdHash) =>
+      guarded((nowMs) => deleteLiveOthersOfUser.run(userId, keepIdHash, nowMs).changes, true),
 
     ping: () => guarded(() => void ping.get(), false),
 
