@@ -1,11 +1,18 @@
 import { captchaMatches } from './captcha.js';
-import { type DecisionRecorder, recordMask } from './decision-records.js';
-import { ApiError, DependencyError, type ErrorId } from './errors.js';
+import type { DecisionRecorder } from './decision-records.js';
+import { ApiError } from './errors.js';
 import { KEY_PREFIX } from './keys.js';
 import type { CheckCodeResult, Clock, CodeStore, JobQueue, SmsPurpose } from './ports.js';
 import { type RatioSettings, ratioCheck, ratioCredit } from './sms-abuse.js';
 import type { SmsLists } from './sms-lists.js';
-import { imageCodeKey, smsQuotas, type VerificationSettings } from './verification.js';
+import {
+  decisionsOf,
+  enqueueOrUndo,
+  imageCodeKey,
+  settleIssue,
+  smsQuotas,
+  type VerificationSettings,
+} from './verification.js';
 
 /*
  * SMS codes of the user centre (API.md §2 "User centre", §3): the registration's rules under
@@ -75,7 +82,7 @@ export function maskedMobile(mobile: string): string {
 
 /** Image codes, issuing and checking the user centre's SMS codes. */
 export function createPurposeCodes(deps: PurposeCodesDeps) {
-  const { codeStore, queue, clock, settings, lists, decisions, log } = deps;
+  const { codeStore, clock, settings, lists } = deps;
   const limitsOn = settings.RATE_LIMITS === 'on';
 
   return {
@@ -121,20 +128,7 @@ export function createPurposeCodes(deps: PurposeCodesDeps) {
       const verdict = lists.current().match(mobile, ip, nowMs);
       const ratio = limitsOn && !verdict.allowed ? ratioCheck(mobile, ip, nowMs, settings) : null;
       // Requests past the captcha are recorded (docs/operations.md "Decision records").
-      const record = (
-        decision: 'sent' | 'refused' | 'failed',
-        rule: string | null,
-        detail: string | null = null,
-      ) => {
-        const id = decisions.decide({ mobile, ip, purpose, decision, rule, detail });
-        if (decision !== 'sent' || detail !== null) {
-          log.info(
-            { sms: { mobile: recordMask(mobile), purpose, decision, rule, detail, record: id } },
-            'sms decision',
-          );
-        }
-        return id;
-      };
+      const record = decisionsOf(deps, { mobile, ip, purpose });
       // The resend block (before the image code is spent), one use of the image code, its
       // compare, quotas, lists, ratio, flag and code: one atomic step, as for registration codes.
       const result = await codeStore.issueCode({
@@ -151,34 +145,12 @@ export function createPurposeCodes(deps: PurposeCodesDeps) {
         blocked: verdict.blocked !== null,
         ratio,
       });
-      if (result.kind === 'flagged')
-        throw new ApiError('SMS_TOO_FREQUENT', { retry_after: result.retryAfterSeconds });
-      if (result.kind === 'expired') throw new ApiError('IMAGE_CODE_EXPIRED');
-      if (result.kind === 'wrong') throw new ApiError('IMAGE_CODE_WRONG');
-      if (result.kind === 'limited') {
-        record('refused', `quota:${result.id}`);
-        throw new ApiError(result.id as ErrorId, { retry_after: result.retryAfterSeconds });
-      }
-      if (result.kind === 'blocked') {
-        const rule =
-          result.by === 'list' ? `block-list:${verdict.blocked?.kind ?? 'entry'}` : `ratio:${result.by}`;
-        const silent = result.by !== 'list' && settings.SMS_RATIO_MODE === 'silent';
-        record('refused', rule, silent ? 'silent' : null);
-        if (silent) return;
-        throw new ApiError('SMS_BLOCKED');
-      }
-      const decisionId = record(
-        'sent',
-        null,
-        result.ratioTripped ? `record-only:ratio:${result.ratioTripped}` : null,
+      const decisionId = settleIssue(
+        result,
+        { blockedKind: verdict.blocked?.kind, ratioMode: settings.SMS_RATIO_MODE },
+        record,
       );
-      try {
-        await queue.enqueue({ mobile, purpose, decisionId });
-      } catch (err) {
-        record('failed', 'queue');
-        await codeStore.delete(keys.flag, keys.code).catch(() => {});
-        throw err instanceof DependencyError ? err : new DependencyError('queue', err);
-      }
+      if (decisionId !== null) await enqueueOrUndo(deps, { mobile, purpose, decisionId }, keys, record);
     },
 
     /** Atomic guess (constant time, counted); throws SMS_CODE_EXPIRED / SMS_CODE_WRONG. */

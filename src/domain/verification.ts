@@ -4,7 +4,17 @@ import { type DecisionRecorder, recordMask } from './decision-records.js';
 import { ApiError, DependencyError, type ErrorId } from './errors.js';
 import { KEY_PREFIX } from './keys.js';
 import { chinaDayWindow, createLimiter, fixedWindow, quota } from './limits.js';
-import type { CaptchaImage, CaptchaRenderer, Clock, CodeStore, JobQueue, Quota } from './ports.js';
+import type {
+  CaptchaImage,
+  CaptchaRenderer,
+  Clock,
+  CodeStore,
+  IssueResult,
+  JobQueue,
+  Quota,
+  SmsJob,
+  SmsPurpose,
+} from './ports.js';
 import { type RatioSettings, ratioCheck } from './sms-abuse.js';
 import type { SmsLists } from './sms-lists.js';
 
@@ -59,6 +69,82 @@ export interface SmsRequest {
 
 const randomSmsCode = () => String(randomInt(0, 1_000_000)).padStart(6, '0');
 
+/** Records one of an SMS request's decisions and returns the record's id. */
+export type RecordDecision = (
+  decision: 'sent' | 'refused' | 'failed',
+  rule: string | null,
+  detail?: string | null,
+) => string;
+
+/**
+ * The decisions of one SMS request past the captcha (docs/operations.md "Decision records"):
+ * each is recorded, and anything but a plain send is also logged, with the mobile masked.
+ */
+export function decisionsOf(
+  deps: Pick<VerificationDeps, 'decisions' | 'log'>,
+  request: { mobile: string; ip: string; purpose: SmsPurpose },
+): RecordDecision {
+  const { mobile, purpose } = request;
+  return (decision, rule, detail = null) => {
+    const id = deps.decisions.decide({ ...request, decision, rule, detail });
+    if (decision !== 'sent' || detail !== null) {
+      const sms = { mobile: recordMask(mobile), purpose, decision, rule, detail, record: id };
+      deps.log.info({ sms }, 'sms decision');
+    }
+    return id;
+  };
+}
+
+/**
+ * The atomic issue step's answer as the request's, whatever the code is for: a refusal throws
+ * its error (recorded once the captcha was solved; refusals before it cost the sender nothing);
+ * a block in the ratio rule's silent mode is recorded and gives null (answered as a send, so
+ * the sender learns nothing); an issued code is recorded as sent and gives its record's id.
+ */
+export function settleIssue(
+  result: IssueResult,
+  context: { blockedKind: string | undefined; ratioMode: RatioSettings['SMS_RATIO_MODE'] },
+  record: RecordDecision,
+): string | null {
+  switch (result.kind) {
+    case 'flagged':
+      throw new ApiError('SMS_TOO_FREQUENT', { retry_after: result.retryAfterSeconds });
+    case 'expired':
+      throw new ApiError('IMAGE_CODE_EXPIRED');
+    case 'wrong':
+      throw new ApiError('IMAGE_CODE_WRONG');
+    case 'limited':
+      record('refused', `quota:${result.id}`);
+      throw new ApiError(result.id as ErrorId, { retry_after: result.retryAfterSeconds });
+    case 'blocked': {
+      const rule =
+        result.by === 'list' ? `block-list:${context.blockedKind ?? 'entry'}` : `ratio:${result.by}`;
+      const silent = result.by !== 'list' && context.ratioMode === 'silent';
+      record('refused', rule, silent ? 'silent' : null);
+      if (silent) return null;
+      throw new ApiError('SMS_BLOCKED');
+    }
+    case 'issued':
+      return record('sent', null, result.ratioTripped ? `record-only:ratio:${result.ratioTripped}` : null);
+  }
+}
+
+/** Queues the send; a job that cannot be queued must not leave a flag or code without a send (503). */
+export async function enqueueOrUndo(
+  deps: Pick<VerificationDeps, 'queue' | 'codeStore'>,
+  job: SmsJob,
+  issuedKeys: { flag: string; code: string },
+  record: RecordDecision,
+): Promise<void> {
+  try {
+    await deps.queue.enqueue(job);
+  } catch (err) {
+    record('failed', 'queue');
+    await deps.codeStore.delete(issuedKeys.flag, issuedKeys.code).catch(() => {});
+    throw err instanceof DependencyError ? err : new DependencyError('queue', err);
+  }
+}
+
 /**
  * The SMS quotas of API.md §4 for one send, whatever its purpose: they count the messages a
  * phone, an address and the service receive. Test numbers obey the per-IP limit only.
@@ -99,7 +185,7 @@ export function smsQuotas(
 
 /** Image codes and SMS codes: GET /image_codes/ and GET /sms_codes/ (API.md §2). */
 export function createVerification(deps: VerificationDeps) {
-  const { codeStore, queue, captcha, clock, settings, lists, decisions, log } = deps;
+  const { codeStore, captcha, clock, settings, lists } = deps;
   const newSmsCode = deps.newSmsCode ?? randomSmsCode;
   const newCaptchaText = deps.newCaptchaText ?? (() => generateCaptchaText());
   const limitsOn = settings.RATE_LIMITS === 'on';
@@ -128,20 +214,7 @@ export function createVerification(deps: VerificationDeps) {
       if (!imageCode || !imageCodeId) throw new ApiError('MISSING_PARAMS');
       const flagKey = sendFlagKey(mobile);
       // From here on each request is recorded: a solved captcha bounds how many there can be.
-      const record = (
-        decision: 'sent' | 'refused' | 'failed',
-        rule: string | null,
-        detail: string | null = null,
-      ) => {
-        const id = decisions.decide({ mobile, ip, purpose: 'register', decision, rule, detail });
-        if (decision !== 'sent' || detail !== null) {
-          log.info(
-            { sms: { mobile: recordMask(mobile), decision, rule, detail, record: id } },
-            'sms decision',
-          );
-        }
-        return id;
-      };
+      const record = decisionsOf(deps, { mobile, ip, purpose: 'register' });
       // 2–6 in one atomic step (one round trip on Redis): the resend block (before the image
       // code is spent), one use of the image code even when the guess is wrong, the
       // case-insensitive constant-time compare, quotas, lists, the unverified-code ratio,
@@ -168,37 +241,15 @@ export function createVerification(deps: VerificationDeps) {
         blocked: verdict.blocked !== null,
         ratio,
       });
-      // Refusals before the captcha is solved are not recorded: they cost the sender nothing.
-      if (result.kind === 'flagged') {
-        throw new ApiError('SMS_TOO_FREQUENT', { retry_after: result.retryAfterSeconds });
-      }
-      if (result.kind === 'expired') throw new ApiError('IMAGE_CODE_EXPIRED');
-      if (result.kind === 'wrong') throw new ApiError('IMAGE_CODE_WRONG');
-      if (result.kind === 'limited') {
-        record('refused', `quota:${result.id}`);
-        throw new ApiError(result.id as ErrorId, { retry_after: result.retryAfterSeconds });
-      }
-      if (result.kind === 'blocked') {
-        const rule =
-          result.by === 'list' ? `block-list:${verdict.blocked?.kind ?? 'entry'}` : `ratio:${result.by}`;
-        const silent = result.by !== 'list' && settings.SMS_RATIO_MODE === 'silent';
-        record('refused', rule, silent ? 'silent' : null);
-        // Silent mode: the answer of a send, so that the sender learns nothing.
-        if (silent) return { resendAfterSeconds: settings.SMS_RESEND_INTERVAL_SECONDS };
-        throw new ApiError('SMS_BLOCKED');
-      }
-      const decisionId = record(
-        'sent',
-        null,
-        result.ratioTripped ? `record-only:ratio:${result.ratioTripped}` : null,
+      const decisionId = settleIssue(
+        result,
+        { blockedKind: verdict.blocked?.kind, ratioMode: settings.SMS_RATIO_MODE },
+        record,
       );
-      // 7. enqueue; a job that cannot be queued must not leave a flag without a send
-      try {
-        await queue.enqueue({ mobile, purpose: 'register', decisionId });
-      } catch (err) {
-        record('failed', 'queue');
-        await codeStore.delete(flagKey, smsCodeKey(mobile)).catch(() => {});
-        throw err instanceof DependencyError ? err : new DependencyError('queue', err);
+      // 7. enqueue (a silent-mode block answers as a send and sends nothing)
+      if (decisionId !== null) {
+        const job = { mobile, purpose: 'register' as const, decisionId };
+        await enqueueOrUndo(deps, job, { flag: flagKey, code: smsCodeKey(mobile) }, record);
       }
       return { resendAfterSeconds: settings.SMS_RESEND_INTERVAL_SECONDS };
     },
