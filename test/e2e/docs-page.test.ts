@@ -2,10 +2,11 @@
  * The /docs page in Debian's Chromium: it renders every operation of the OpenAPI document
  * under its strict CSP, with no CSP report, no script error and no request to another host.
  */
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, has } from '../backends.js';
+import { has } from '../backends.js';
 import { buildTestApp, type TestApp } from '../helper.js';
+import { launchChromium, watchedPage } from './browser.js';
 
 const hasChromium = await has('chromium');
 
@@ -17,11 +18,7 @@ describe.skipIf(!hasChromium)('the /docs page in a real browser', () => {
   beforeAll(async () => {
     t = await buildTestApp({ ADMIN_TOKEN: 'd'.repeat(40), LOG_LEVEL: 'warn' });
     origin = await t.app.listen({ port: 0, host: '127.0.0.1' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -30,16 +27,7 @@ describe.skipIf(!hasChromium)('the /docs page in a real browser', () => {
   });
 
   it('lists every operation of the document, needing no CSP exception', async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const requested: string[] = [];
-    const cspViolations: string[] = [];
-    const pageErrors: string[] = [];
-    context.on('request', (request) => requested.push(request.url()));
-    page.on('console', (message) => {
-      if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
-    });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
+    const { context, page, requested, cspViolations, pageErrors } = await watchedPage(browser);
 
     await page.goto(`${origin}/docs`);
     await page.waitForSelector('body[data-rendered="yes"]', { timeout: 10_000 });

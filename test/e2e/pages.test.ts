@@ -8,15 +8,11 @@
  * `npm test` tests the pages of its own sources. SAVE_SCREENSHOTS=1 also writes
  * docs/screenshots/*.png.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { build } from 'vite';
+import { mkdirSync, rmSync } from 'node:fs';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { imageCodeKey } from '../../src/domain/verification.js';
-import { CHROMIUM, has } from '../backends.js';
+import { has } from '../backends.js';
 import {
   buildTestApp,
   NO_SEND_LIMITS,
@@ -26,8 +22,8 @@ import {
   smsCode,
   type TestApp,
 } from '../helper.js';
+import { buildPages, launchChromium, ROOT, watchedPage } from './browser.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCREENSHOTS = `${ROOT}docs/screenshots/`;
 const PASSWORD = 'Passw0rd!x';
 const DESKTOP = { width: 1280, height: 900 };
@@ -42,11 +38,9 @@ describe.skipIf(!hasChromium)('pages in a real browser', () => {
   let t: TestApp;
   let browser: Browser;
   let origin: string;
-  /** Every URL any page asked for, to prove no request leaves the origin. */
-  const requested: string[] = [];
-  /** Console lines about the Content-Security-Policy: the pages must need no exception. */
-  const cspViolations: string[] = [];
-  const pageErrors: string[] = [];
+  let requested: string[];
+  let cspViolations: string[];
+  let pageErrors: string[];
   let context: BrowserContext;
   let page: Page;
   let pagesDir: string | undefined;
@@ -54,26 +48,8 @@ describe.skipIf(!hasChromium)('pages in a real browser', () => {
   const existing = { username: randomUsername(), mobile: randomMobile(), password: PASSWORD };
 
   beforeAll(async () => {
-    const launching = chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    // Build the pages into a folder of this run's own (web/dist may be serving a running
-    // service), launching the browser meanwhile.
-    pagesDir = mkdtempSync(join(tmpdir(), 'meiduo-pages-'));
-    await build({
-      configFile: `${ROOT}vite.config.ts`,
-      logLevel: 'warn',
-      build: { outDir: pagesDir, emptyOutDir: true },
-    });
+    const launching = launchChromium();
+    pagesDir = await buildPages();
     t = await buildTestApp(
       {
         ...NO_SEND_LIMITS,
@@ -87,13 +63,10 @@ describe.skipIf(!hasChromium)('pages in a real browser', () => {
     );
     origin = await t.app.listen({ port: 0, host: '127.0.0.1' });
     browser = await launching;
-    context = await browser.newContext({ viewport: DESKTOP, locale: 'zh-CN' });
-    context.on('request', (request) => requested.push(request.url()));
-    page = await context.newPage();
-    page.on('console', (message) => {
-      if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
-    });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
+    ({ context, page, requested, cspViolations, pageErrors } = await watchedPage(browser, {
+      viewport: DESKTOP,
+      locale: 'zh-CN',
+    }));
 
     const api = t.client();
     await api.fetchCsrf();

@@ -6,17 +6,13 @@
  * change — and not one request to another host. SAVE_SCREENSHOTS=1 also writes
  * docs/screenshots/*.png.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSmtpEmailProvider } from '../../src/adapters/email-provider/smtp.js';
 import { imageCodeKey } from '../../src/domain/verification.js';
-import { CHROMIUM, has } from '../backends.js';
+import { has } from '../backends.js';
 import { startSmtpServer, type TestSmtpServer } from '../email/smtp-server.js';
 import {
   buildTestApp,
@@ -28,8 +24,8 @@ import {
   smsCode,
   type TestApp,
 } from '../helper.js';
+import { buildPages, launchChromium, ROOT, watchedPage } from './browser.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCREENSHOTS = `${ROOT}docs/screenshots/`;
 const PASSWORD = 'Passw0rd!x';
 const NEW_PASSWORD = 'N3w-Passw0rd';
@@ -59,28 +55,13 @@ describe.skipIf(!hasChromium)('user-centre pages in a real browser', () => {
   let page: Page;
   let origin: string;
   let pagesDir: string | undefined;
-  const requested: string[] = [];
-  const cspViolations: string[] = [];
-  const pageErrors: string[] = [];
+  let requested: string[];
+  let cspViolations: string[];
+  let pageErrors: string[];
 
   beforeAll(async () => {
-    const launching = chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-    pagesDir = mkdtempSync(join(tmpdir(), 'meiduo-pages-'));
-    await build({
-      configFile: `${ROOT}vite.config.ts`,
-      logLevel: 'warn',
-      build: { outDir: pagesDir, emptyOutDir: true },
-    });
+    const launching = launchChromium();
+    pagesDir = await buildPages();
     smtp = await startSmtpServer();
     const port = await freePort();
     origin = `http://127.0.0.1:${port}`;
@@ -102,13 +83,10 @@ describe.skipIf(!hasChromium)('user-centre pages in a real browser', () => {
     );
     await t.app.listen({ port, host: '127.0.0.1' });
     browser = await launching;
-    context = await browser.newContext({ viewport: DESKTOP, locale: 'zh-CN' });
-    context.on('request', (request) => requested.push(request.url()));
-    page = await context.newPage();
-    page.on('console', (message) => {
-      if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
-    });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
+    ({ context, page, requested, cspViolations, pageErrors } = await watchedPage(browser, {
+      viewport: DESKTOP,
+      locale: 'zh-CN',
+    }));
   });
 
   afterAll(async () => {
