@@ -42,25 +42,14 @@ async function sendSms(): Promise<void> {
     sms.imageCode.fail(MESSAGES.IMAGE_CODE_REQUIRED);
     return sms.imageCode.input.focus();
   }
-  sms.button.disabled = true;
-  sms.button.textContent = '发送中…';
-  try {
-    const answer = await unsafe('POST', '/password_reset/sms_codes/', {
-      account: account.value,
-      image_code: sms.imageCode.value,
-      image_code_id: sms.imageCodeId,
-    });
-    // An image code serves one request, whatever its outcome.
-    sms.newCaptcha();
-    if (succeeded(answer)) {
+  await sms.request(
+    (image) => unsafe('POST', '/password_reset/sms_codes/', { account: account.value, ...image }),
+    (answer) => {
+      if (!succeeded(answer)) return showError(answer);
       codeAccount = account.value;
       sms.sent(answer.body.resend_after ?? 60, `短信验证码已发送到 ${answer.body.mobile ?? ''}，请注意查收`);
-      return;
-    }
-    showError(answer);
-  } finally {
-    if (!sms.counting) sms.reset();
-  }
+    },
+  );
 }
 
 sms.button.addEventListener('click', () => void sendSms());

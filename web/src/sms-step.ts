@@ -74,6 +74,26 @@ export class SmsStep {
     this.countdown = window.setInterval(tick, 250);
   }
 
+  /**
+   * Asks the service for a code with the image code shown: the button says it is sending, the
+   * image code is spent whatever the answer, and the button comes back after `onAnswer` unless
+   * a countdown started.
+   */
+  async request(
+    send: (image: { image_code: string; image_code_id: string }) => Promise<Answer>,
+    onAnswer: (answer: Answer) => void,
+  ): Promise<void> {
+    this.button.disabled = true;
+    this.button.textContent = '发送中…';
+    try {
+      const answer = await send({ image_code: this.imageCode.value, image_code_id: this.imageCodeId });
+      this.newCaptcha();
+      onAnswer(answer);
+    } finally {
+      if (!this.counting) this.reset();
+    }
+  }
+
   /** A code was sent: the captcha is spent, the countdown runs, and the person is told where to look. */
   sent(resendAfterSeconds: number, note: string): void {
     this.imageCode.pass();

@@ -176,27 +176,20 @@ async function sendMobileSms(): Promise<void> {
     sms.imageCode.fail(MESSAGES.IMAGE_CODE_REQUIRED);
     return sms.imageCode.input.focus();
   }
-  sms.button.disabled = true;
-  sms.button.textContent = '发送中…';
-  try {
-    const answer = await unsafe('POST', '/mobile/sms_codes/', {
-      mobile: newMobile.value,
-      password: mobilePassword.input.value,
-      image_code: sms.imageCode.value,
-      image_code_id: sms.imageCodeId,
-    });
-    // An image code serves one request, whatever its outcome.
-    sms.newCaptcha();
-    if (loggedOut(answer)) return;
-    if (succeeded(answer)) {
+  await sms.request(
+    (image) =>
+      unsafe('POST', '/mobile/sms_codes/', {
+        mobile: newMobile.value,
+        password: mobilePassword.input.value,
+        ...image,
+      }),
+    (answer) => {
+      if (loggedOut(answer)) return;
+      if (!succeeded(answer)) return showMobileError(answer);
       codeMobile = newMobile.value;
       sms.sent(answer.body.resend_after ?? 60, '短信验证码已发送到新手机号，请注意查收');
-      return;
-    }
-    showMobileError(answer);
-  } finally {
-    if (!sms.counting) sms.reset();
-  }
+    },
+  );
 }
 
 sms.button.addEventListener('click', () => void sendMobileSms());
