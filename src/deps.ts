@@ -115,8 +115,9 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
     // On the SQLite file, decision batches go through a connection that never waits for the
     // write lock (createKyselySmsDecisionStore): web processes must not block on each other.
     let recordsWriter = userDb;
-    // (An in-memory database exists once per connection: it keeps the one.)
-    if (config.database.kind === 'sqlite' && config.database.path !== ':memory:') {
+    // (An in-memory database exists once per connection: it keeps the one. Retention 0 writes none.)
+    const recording = config.SMS_DECISION_RETENTION_DAYS > 0;
+    if (recording && config.database.kind === 'sqlite' && config.database.path !== ':memory:') {
       const handle = openSqlite(config.database.path, { busyTimeoutMs: 0 });
       recordsWriter = await openUserDatabase(config.database, { ...databaseOptions, sqlite: handle });
       closers.push(async () => void handle.close());
