@@ -1,11 +1,10 @@
 import pino from 'pino';
 
 /*
- * Standard output of the process, shared by the log and the console providers, so that their
- * lines keep their order. Not a terminal: one asynchronous writer (pino's sonic-boom) that
- * writes a line at once when idle and, while a write(2) is in flight, gathers what comes next
- * into the following one. Written line by line, each write(2) to a file cost ~25 µs here:
- * a sixth of a web process's CPU under SMS load. pino flushes it synchronously when the process
+ * Standard output of the process for the log. Not a terminal: one asynchronous writer (pino's
+ * sonic-boom) that writes a line at once when idle and, while a write(2) is in flight, gathers
+ * what comes next into the following one. Written line by line, each write(2) to a file cost
+ * ~25 µs here: a sixth of a web process's CPU under SMS load. pino flushes it synchronously when the process
  * exits (exit, signals, uncaught exceptions), so only a SIGKILL loses the lines in flight.
  */
 
@@ -22,7 +21,12 @@ export function stdoutSink(): LineSink {
   return shared;
 }
 
-/** Writes one line to standard output, in order with the log. */
+/**
+ * Writes one line of a console provider (an SMS or email 'sent' by printing it) synchronously,
+ * as node writes standard output to files and pipes: the print is the delivery, so it must be
+ * out before the job is acknowledged — a worker killed with SIGKILL must not lose it. It may
+ * come out ahead of log lines still in flight.
+ */
 export function writeLine(line: string): void {
-  stdoutSink().write(`${line}\n`);
+  process.stdout.write(`${line}\n`);
 }
