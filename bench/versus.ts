@@ -480,6 +480,9 @@ export async function runVersus(): Promise<VersusResults> {
           await each(side);
         }
       }
+      // Which kind drives the peak: VmHWM only rises, so each line shows the peak so far.
+      const peak = Math.max(...ours.pids().map((pid) => memoryOf(pid)?.peakMb ?? 0));
+      log(`    meiduo-users peak RSS so far: ${peak.toFixed(0)} MB`);
     };
     await alternate('GET /image_codes/', async (s) => {
       results[s.name].image.push(await loadRun(s, 'image', VERSUS.durationSeconds));

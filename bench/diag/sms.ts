@@ -1,10 +1,11 @@
 /**
- * Diagnosis: GET /sms_codes/ as the Django comparison runs it (npm start, REDIS_URL, its SMS
- * worker in the web processes), with the CPU each process used. `tsx bench/diag/sms.ts [K=V ...]`
+ * Diagnosis: GET /sms_codes/ (or, with DIAG_ROUTE=image, GET /image_codes/) as the Django
+ * comparison runs it (npm start, REDIS_URL, its SMS worker in the web processes), with the CPU
+ * each process used. `tsx bench/diag/sms.ts [K=V ...]`
  */
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestSpec } from 'autocannon';
@@ -12,7 +13,7 @@ import { REDIS_URL, VERSUS_SERVICE_ENV } from '../config.js';
 import { START_FLAGS } from '../http.js';
 import { cleanBenchRedis, imageItems, nextMobile, nextUuid, Pool, redisWriter } from '../lib/fixtures.js';
 import { load } from '../lib/load.js';
-import { processTree, ROOT, startNode } from '../lib/process.js';
+import { memoryOf, processTree, ROOT, startNode } from '../lib/process.js';
 
 const overrides = Object.fromEntries(process.argv.slice(2).map((a) => a.split('=') as [string, string]));
 const seconds = Number(process.env.DIAG_SECONDS ?? 8);
@@ -25,6 +26,21 @@ const ticks = (pid: number) => {
     return 0;
   }
 };
+/** CPU ticks of each thread of a process, by name/thread id. */
+const threadTicks = (pid: number): Map<string, number> => {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      out.set(`${name}/${tid}`, Number(f[11]) + Number(f[12]));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+};
 const dir = mkdtempSync(join(tmpdir(), 'meiduo-diag-'));
 await cleanBenchRedis();
 const items = imageItems(Math.ceil(12000 * (seconds + 2)));
@@ -32,8 +48,10 @@ const w = redisWriter();
 await w.put(items, [], 3600);
 await w.close();
 const pool = new Pool(items);
+// DIAG_NODE_FLAGS replaces the node flags of `npm start` (e.g. to try V8 heap settings).
+const nodeFlags = process.env.DIAG_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? START_FLAGS;
 const service = await startNode(
-  [...START_FLAGS, join(ROOT, 'dist/server.js')],
+  [...nodeFlags, join(ROOT, 'dist/server.js')],
   { ...VERSUS_SERVICE_ENV, REDIS_URL, DATA_DIR: dir, ...overrides },
   { readyPath: '/healthz', cwd: dir, name: 'diag-sms', stdoutFile: join(dir, 'out.log') },
 );
@@ -49,14 +67,21 @@ try {
       };
     },
   };
-  await load({ url: service.url, requests: [sms], connections, durationSeconds: 1.5 });
+  const image: RequestSpec = {
+    method: 'GET',
+    setupRequest: (req) => ({ ...req, path: `/image_codes/${nextUuid()}/` }),
+  };
+  const route = process.env.DIAG_ROUTE === 'image' ? image : sms;
+  await load({ url: service.url, requests: [route], connections, durationSeconds: 1.5 });
   const pids = [...processTree(service.pid), redisPid, process.pid];
   const before = pids.map(ticks);
-  const r = await load({ url: service.url, requests: [sms], connections, durationSeconds: seconds });
+  const threadsBefore = pids.map(threadTicks);
+  const r = await load({ url: service.url, requests: [route], connections, durationSeconds: seconds });
   const after = pids.map(ticks);
+  const threadsAfter = pids.map(threadTicks);
   console.log(
     JSON.stringify(overrides),
-    'sms/s',
+    process.env.DIAG_ROUTE === 'image' ? 'images/s' : 'sms/s',
     r.requestsPerSecond.toFixed(0),
     'p50',
     r.p50Ms,
@@ -73,6 +98,21 @@ try {
       )
       .join(' '),
   );
+  console.log(
+    'peak RSS',
+    processTree(service.pid)
+      .map((p) => `${p}:${((memoryOf(p)?.peakMb ?? 0) | 0).toString()}MB`)
+      .join(' '),
+  );
+  // Per thread of each process: where inside a process the CPU went.
+  pids.forEach((p, i) => {
+    const was = threadsBefore[i] ?? new Map<string, number>();
+    const parts = [...(threadsAfter[i] ?? [])]
+      .map(([name, t]) => [name, (t - (was.get(name) ?? 0)) / 100 / seconds] as const)
+      .filter(([, cpu]) => cpu >= 0.01)
+      .map(([name, cpu]) => `${name}=${cpu.toFixed(2)}`);
+    console.log(`  ${p}: ${parts.join(' ')}`);
+  });
 } finally {
   await service.stop();
   await cleanBenchRedis();
