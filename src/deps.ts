@@ -171,6 +171,8 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
           connection: await redis(config.redis.queue, 'queue'),
           acks,
           prefix: options.queuePrefix ?? `${KEY_PREFIX}bull`,
+          // Written the same way, the two name one database: the SMS job rides in the issue script.
+          sharesCodeStoreDatabase: JSON.stringify(config.redis.queue) === JSON.stringify(config.redis.verify),
         })
       : createInProcessQueue(queueOptions);
     closers.push(() => queue.close());

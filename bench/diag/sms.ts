@@ -98,6 +98,17 @@ try {
       )
       .join(' '),
   );
+  // CPU per request is steadier than requests/s on a noisy machine: it does not move with
+  // how much CPU the machine happened to leave us.
+  const usPerRequest = (i: number) =>
+    ((((after[i] ?? 0) - (before[i] ?? 0)) / 100) * 1e6) / Math.max(1, r.requests);
+  const web = pids.reduce(
+    (sum, p, i) => (p === redisPid || p === process.pid ? sum : sum + usPerRequest(i)),
+    0,
+  );
+  console.log(
+    `CPU per request: web ${web.toFixed(0)} µs, redis ${usPerRequest(pids.indexOf(redisPid)).toFixed(0)} µs, load generator ${usPerRequest(pids.indexOf(process.pid)).toFixed(0)} µs`,
+  );
   console.log(
     'peak RSS',
     processTree(service.pid)

@@ -55,6 +55,8 @@ export interface DecisionInput {
   decision: SmsDecisionKind;
   rule?: string | null;
   detail?: string | null;
+  /** The record's id when the caller made it already (a queued job names it); else a new one. */
+  id?: string | undefined;
 }
 
 export interface DecisionQueryInput {
@@ -205,7 +207,7 @@ export function createDecisionRecorder(deps: {
 
     /** Records one SMS request's decision (written later); returns the record's id. */
     decide(input: DecisionInput): string {
-      const id = randomUUID();
+      const id = input.id ?? randomUUID();
       if (!enabled) return id;
       decisions.push({
         id,

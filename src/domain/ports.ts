@@ -39,7 +39,24 @@ export type IssueResult =
   /** The guess was wrong; the image code has been taken all the same (one use). */
   | { kind: 'wrong' }
   /** A quota is full: `id` is the refusing quota's id, `retryAfterSeconds` the counter's rest. */
-  | { kind: 'limited'; id: string; retryAfterSeconds: number };
+  | { kind: 'limited'; id: string; retryAfterSeconds: number }
+  /**
+   * With `enqueue`: the code would have been issued, but its job could not be queued; the
+   * flag and the code were taken back in the same step (nothing to send, nothing blocks).
+   */
+  | { kind: 'unqueued'; reason: string };
+
+/**
+ * A queue's enqueue as a step that a code store on the same Redis database runs inside its
+ * issue script (JobQueue.scriptedEnqueue): the job exists exactly when the code does, and
+ * GET /sms_codes/ costs one round trip instead of two.
+ */
+export interface ScriptedEnqueue {
+  /** A Lua chunk reading its own KEYS and ARGV; returns the job id (a string) on success. */
+  lua: string;
+  keys: string[];
+  args: Array<string | Buffer>;
+}
 
 /**
  * Steps 2–6 of GET /sms_codes/ (API.md §2) as one atomic step. A new rule that must be
@@ -73,6 +90,8 @@ export interface IssueCodeInput {
    * counts one send in every scope and records the scopes under `originKey`.
    */
   ratio?: RatioCheck | null;
+  /** Queue the send in the same step, when the code is issued (see ScriptedEnqueue). */
+  enqueue?: ScriptedEnqueue | undefined;
 }
 
 export type AttemptResult =
@@ -335,6 +354,11 @@ export interface JobKind<J> {
 export interface JobQueue<J = SmsJob> {
   /** Accepts the job durably (as durable as the backend is); rejects when it cannot. */
   enqueue(job: J): Promise<void>;
+  /**
+   * The enqueue of `job` as a script step for a code store on the same Redis database
+   * (IssueCodeInput.enqueue); undefined when this queue cannot be written that way.
+   */
+  scriptedEnqueue?(job: J): Promise<ScriptedEnqueue | undefined>;
   /**
    * Starts consuming with at most `concurrency` jobs in flight. Retryable outcomes are
    * attempted again with exponential backoff and jitter; others end the job. A handler that

@@ -2,14 +2,13 @@ import { captchaMatches } from './captcha.js';
 import type { DecisionRecorder } from './decision-records.js';
 import { ApiError } from './errors.js';
 import { KEY_PREFIX } from './keys.js';
-import type { CheckCodeResult, Clock, CodeStore, JobQueue, SmsPurpose } from './ports.js';
+import type { CheckCodeResult, Clock, CodeStore, IssueCodeInput, JobQueue, SmsPurpose } from './ports.js';
 import { type RatioSettings, ratioCheck, ratioCredit } from './sms-abuse.js';
 import type { SmsLists } from './sms-lists.js';
 import {
   decisionsOf,
-  enqueueOrUndo,
   imageCodeKey,
-  settleIssue,
+  issueAndQueue,
   smsQuotas,
   type VerificationSettings,
 } from './verification.js';
@@ -131,7 +130,7 @@ export function createPurposeCodes(deps: PurposeCodesDeps) {
       const record = decisionsOf(deps, { mobile, ip, purpose });
       // The resend block (before the image code is spent), one use of the image code, its
       // compare, quotas, lists, ratio, flag and code: one atomic step, as for registration codes.
-      const result = await codeStore.issueCode({
+      const issue: IssueCodeInput = {
         flagKey: keys.flag,
         flagTtlSeconds: settings.SMS_RESEND_INTERVAL_SECONDS,
         imageKey: imageCodeKey(image.id.length <= 128 ? image.id : ''),
@@ -144,13 +143,14 @@ export function createPurposeCodes(deps: PurposeCodesDeps) {
         quotas: smsQuotas(settings, nowMs, mobile, client),
         blocked: verdict.blocked !== null,
         ratio,
-      });
-      const decisionId = settleIssue(
-        result,
+      };
+      await issueAndQueue(
+        deps,
+        issue,
+        { mobile, purpose },
         { blockedKind: verdict.blocked?.kind, ratioMode: settings.SMS_RATIO_MODE },
         record,
       );
-      if (decisionId !== null) await enqueueOrUndo(deps, { mobile, purpose, decisionId }, keys, record);
     },
 
     /** Atomic guess (constant time, counted); throws SMS_CODE_EXPIRED / SMS_CODE_WRONG. */

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { generateCaptchaText } from './captcha.js';
 import { type DecisionRecorder, recordMask } from './decision-records.js';
 import { ApiError, DependencyError, type ErrorId } from './errors.js';
@@ -9,6 +9,7 @@ import type {
   CaptchaRenderer,
   Clock,
   CodeStore,
+  IssueCodeInput,
   IssueResult,
   JobQueue,
   Quota,
@@ -69,11 +70,12 @@ export interface SmsRequest {
 
 const randomSmsCode = () => String(randomInt(0, 1_000_000)).padStart(6, '0');
 
-/** Records one of an SMS request's decisions and returns the record's id. */
+/** Records one of an SMS request's decisions and returns the record's id (`id` when given). */
 export type RecordDecision = (
   decision: 'sent' | 'refused' | 'failed',
   rule: string | null,
   detail?: string | null,
+  id?: string,
 ) => string;
 
 /**
@@ -85,8 +87,8 @@ export function decisionsOf(
   request: { mobile: string; ip: string; purpose: SmsPurpose },
 ): RecordDecision {
   const { mobile, purpose } = request;
-  return (decision, rule, detail = null) => {
-    const id = deps.decisions.decide({ ...request, decision, rule, detail });
+  return (decision, rule, detail = null, given) => {
+    const id = deps.decisions.decide({ ...request, decision, rule, detail, id: given });
     if (decision !== 'sent' || detail !== null) {
       const sms = { mobile: recordMask(mobile), purpose, decision, rule, detail, record: id };
       deps.log.info({ sms }, 'sms decision');
@@ -103,7 +105,12 @@ export function decisionsOf(
  */
 export function settleIssue(
   result: IssueResult,
-  context: { blockedKind: string | undefined; ratioMode: RatioSettings['SMS_RATIO_MODE'] },
+  context: {
+    blockedKind: string | undefined;
+    ratioMode: RatioSettings['SMS_RATIO_MODE'];
+    /** The id the `sent` record takes (the job already carries it). */
+    decisionId?: string;
+  },
   record: RecordDecision,
 ): string | null {
   switch (result.kind) {
@@ -125,7 +132,39 @@ export function settleIssue(
       throw new ApiError('SMS_BLOCKED');
     }
     case 'issued':
-      return record('sent', null, result.ratioTripped ? `record-only:ratio:${result.ratioTripped}` : null);
+      return record(
+        'sent',
+        null,
+        result.ratioTripped ? `record-only:ratio:${result.ratioTripped}` : null,
+        context.decisionId,
+      );
+    case 'unqueued':
+      // The store took the flag and the code back in the same step: nothing was issued.
+      record('failed', 'queue', null, context.decisionId);
+      throw new DependencyError('queue', new Error(result.reason));
+  }
+}
+
+/**
+ * The atomic issue step and the job of an SMS request of any purpose. Where the queue can ride
+ * in the code store's step (the same Redis database) both are one script and one round trip;
+ * otherwise the job is queued after the code is issued, and the code undone if it cannot be.
+ * Gives nothing back: a refusal throws (settleIssue), a silent block sends nothing.
+ */
+export async function issueAndQueue(
+  deps: Pick<VerificationDeps, 'queue' | 'codeStore'>,
+  input: IssueCodeInput,
+  job: Omit<SmsJob, 'decisionId'>,
+  context: { blockedKind: string | undefined; ratioMode: RatioSettings['SMS_RATIO_MODE'] },
+  record: RecordDecision,
+): Promise<void> {
+  // The job names its decision record before the record is written (one id, made here).
+  const queued: SmsJob = { ...job, decisionId: randomUUID() };
+  const step = await deps.queue.scriptedEnqueue?.(queued);
+  const result = await deps.codeStore.issueCode(step ? { ...input, enqueue: step } : input);
+  const decisionId = settleIssue(result, { ...context, decisionId: queued.decisionId }, record);
+  if (decisionId !== null && !step) {
+    await enqueueOrUndo(deps, queued, { flag: input.flagKey, code: input.codeKey }, record);
   }
 }
 
@@ -227,7 +266,7 @@ export function createVerification(deps: VerificationDeps) {
         limitsOn && testCode === undefined && !verdict.allowed
           ? ratioCheck(mobile, ip, nowMs, settings)
           : null;
-      const result = await codeStore.issueCode({
+      const issue: IssueCodeInput = {
         flagKey,
         flagTtlSeconds: settings.SMS_RESEND_INTERVAL_SECONDS,
         imageKey: imageCodeKey(imageCodeId),
@@ -240,17 +279,16 @@ export function createVerification(deps: VerificationDeps) {
         quotas: smsQuotas(settings, nowMs, mobile, client, testCode !== undefined),
         blocked: verdict.blocked !== null,
         ratio,
-      });
-      const decisionId = settleIssue(
-        result,
+      };
+      // 7. enqueue, in the same step where it can be (a silent-mode block answers as a send
+      // and sends nothing)
+      await issueAndQueue(
+        deps,
+        issue,
+        { mobile, purpose: 'register' },
         { blockedKind: verdict.blocked?.kind, ratioMode: settings.SMS_RATIO_MODE },
         record,
       );
-      // 7. enqueue (a silent-mode block answers as a send and sends nothing)
-      if (decisionId !== null) {
-        const job = { mobile, purpose: 'register' as const, decisionId };
-        await enqueueOrUndo(deps, job, { flag: flagKey, code: smsCodeKey(mobile) }, record);
-      }
       return { resendAfterSeconds: settings.SMS_RESEND_INTERVAL_SECONDS };
     },
   };

@@ -217,6 +217,42 @@ end
 return 1
 `;
 
+/**
+ * The issue script followed, when it issues, by a queue's enqueue step (ScriptedEnqueue) on
+ * the same database. ARGV starts with the number of the issue step's keys and arguments; the
+ * rest of KEYS and ARGV are the enqueue step's. An enqueue that fails (an error, or no job id)
+ * takes the flag and the code back in the same step: no code waits for a send that never comes.
+ */
+function issueThenEnqueueLua(enqueueLua: string): string {
+  return `local function issue(KEYS, ARGV)
+${ISSUE_CODE_LUA}
+end
+local function enqueue(KEYS, ARGV)
+${enqueueLua}
+end
+local issueKeys, issueArgs = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ik, ia, ek, ea = {}, {}, {}, {}
+for i = 1, #KEYS do
+  if i <= issueKeys then ik[#ik + 1] = KEYS[i] else ek[#ek + 1] = KEYS[i] end
+end
+for i = 3, #ARGV do
+  if i - 2 <= issueArgs then ia[#ia + 1] = ARGV[i] else ea[#ea + 1] = ARGV[i] end
+end
+local reply = issue(ik, ia)
+if reply[1] ~= 'issued' then return reply end
+local ok, id = pcall(enqueue, ek, ea)
+if ok and type(id) == 'string' then return reply end
+redis.call('DEL', ik[1], ik[2])
+if type(id) == 'table' then id = id.err or id.ok end
+return {'unqueued', tostring(id)}
+`;
+}
+
+type ScriptCommand = (
+  numberOfKeys: number,
+  ...keysThenArgs: Array<string | number | Buffer>
+) => Promise<unknown[]>;
+
 interface CodeScripts {
   meiduoUsersCountAttempt(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown[]>;
   meiduoUsersRefundAttempt(numberOfKeys: number, ...keys: string[]): Promise<number>;
@@ -256,6 +292,20 @@ export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks
   const scripts = redis as unknown as CodeScripts;
 
   const run = guarded(redis, 'code-store');
+
+  /** One command per enqueue script seen (a process has one or two: SMS and email queues). */
+  const combined = new Map<string, string>();
+  const issueThenEnqueue = (enqueueLua: string): ScriptCommand => {
+    let name = combined.get(enqueueLua);
+    if (name === undefined) {
+      name = `meiduoUsersIssueThenEnqueue${combined.size + 1}`;
+      redis.defineCommand(name, { lua: issueThenEnqueueLua(enqueueLua) });
+      combined.set(enqueueLua, name);
+    }
+    const command = (redis as unknown as Record<string, ScriptCommand>)[name];
+    if (!command) throw new Error(`script ${name} was not defined`);
+    return command.bind(redis);
+  };
 
   return {
     get: (key) => run(() => redis.get(key)),
@@ -319,7 +369,18 @@ export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks
       keys.push(input.imageKey);
       args.push(input.guess, input.alsoAccept ?? '');
       return run(async (): Promise<IssueResult> => {
-        const reply = await scripts.meiduoUsersIssueCode(keys.length, ...keys, ...args);
+        const step = input.enqueue;
+        const reply = step
+          ? await issueThenEnqueue(step.lua)(
+              keys.length + step.keys.length,
+              ...keys,
+              ...step.keys,
+              keys.length,
+              args.length,
+              ...args,
+              ...step.args,
+            )
+          : await scripts.meiduoUsersIssueCode(keys.length, ...keys, ...args);
         switch (reply[0]) {
           case 'issued': {
             await awaitReplicas(redis, options.acks).catch(async (err: unknown) => {
@@ -333,6 +394,8 @@ export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks
             return { kind: 'expired' };
           case 'wrong':
             return { kind: 'wrong' };
+          case 'unqueued':
+            return { kind: 'unqueued', reason: String(reply[1]).slice(0, 200) };
           case 'blocked': {
             const scope = scopes[Number(reply[1]) - 1];
             return { kind: 'blocked', by: scope ? scope.kind : 'list' };

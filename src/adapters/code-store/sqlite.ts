@@ -295,6 +295,8 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
         assertTtlSeconds(input.flagTtlSeconds, 'flagTtlSeconds');
         assertTtlSeconds(input.codeTtlSeconds, 'codeTtlSeconds');
         for (const quota of input.quotas) assertTtlSeconds(quota.ttlSeconds, `quota ${quota.id} ttlSeconds`);
+        // Only a Redis queue on the code store's own database writes its job in the step.
+        if (input.enqueue) throw new Error('the SQLite code store cannot run a queue step');
         return issueCodeTx.immediate(input, nowMs);
       }, true),
 

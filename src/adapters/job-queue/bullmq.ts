@@ -19,12 +19,20 @@
  *   their locks lapse and other workers take them over), then closes the connections.
  */
 import { randomUUID } from 'node:crypto';
-import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { createRequire } from 'node:module';
+import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { withDeadline } from '../../deadline.js';
 import { DependencyError } from '../../domain/errors.js';
-import type { JobHandler, JobKind, JobOutcome, JobQueue, SmsJob } from '../../domain/ports.js';
+import type {
+  JobHandler,
+  JobKind,
+  JobOutcome,
+  JobQueue,
+  ScriptedEnqueue,
+  SmsJob,
+} from '../../domain/ports.js';
 import { SMS_JOB_KIND } from '../../jobs/send-sms.js';
 import { awaitReplicas, duplicateRedis, type ReplicaAcks, whenReady } from '../redis.js';
 import { retryDelayMs } from './backoff.js';
@@ -52,6 +60,11 @@ export interface BullmqQueueOptions {
   acks?: ReplicaAcks;
   /** Longest wait of close() for the jobs in hand. */
   closeTimeoutMs?: number;
+  /**
+   * The code store lives on the same Redis database: scriptedEnqueue() hands it the add as a
+   * step of its issue script (one round trip, the job exists exactly when the code does).
+   */
+  sharesCodeStoreDatabase?: boolean;
   random?: () => number;
 }
 
@@ -65,6 +78,36 @@ export const BULLMQ_DEFAULTS = {
   keepFailedSeconds: 7 * 24 * 3600,
   keepFailedCount: 1000,
 } as const;
+
+interface BullmqScript {
+  name: string;
+  content: string;
+  keys: number;
+}
+
+/** BullMQ's own Lua scripts by name (the ones its Queue runs), loaded on first need. */
+let bullmqScripts: Map<string, BullmqScript> | undefined;
+function bullmqScript(name: string): BullmqScript | undefined {
+  bullmqScripts ??= new Map(
+    Object.values(
+      createRequire(import.meta.url)('bullmq/dist/cjs/scripts/index.js') as Record<string, BullmqScript>,
+    ).map((script) => [script.name, script]),
+  );
+  return bullmqScripts.get(name);
+}
+
+/** Answers BullMQ's one command with `reply` and keeps its name and arguments. */
+function recordingClient(reply: string) {
+  const seen: { command?: string; args?: Array<string | Buffer> } = {};
+  const client = {
+    runCommand(command: string, args: Array<string | Buffer>) {
+      seen.command = command;
+      seen.args = args;
+      return Promise.resolve(reply);
+    },
+  };
+  return { client, seen };
+}
 
 /** Marks the errors the processor throws on purpose, so the `failed` listener skips them. */
 const ours = new WeakSet<Error>();
@@ -167,19 +210,22 @@ export function createBullmqQueue<J>(
   const notFailedAnymore = (err: unknown) =>
     err instanceof Error && /not in the failed state|Missing key|does not exist/i.test(err.message);
 
+  /** Every job's options: a fresh random id (the vendors' idempotency key), retries, cleanup. */
+  const jobOptions = () => ({
+    jobId: randomUUID(),
+    attempts,
+    backoff: { type: 'meiduo-jitter' },
+    removeOnComplete: true,
+    removeOnFail: { age: o.keepFailedSeconds, count: o.keepFailedCount },
+  });
+
   return {
     async enqueue(job) {
       if (closed) throw unavailable(new Error('the queue is closed'));
       try {
         await producerReady();
         // Only the kind's fields: whatever else a caller's object holds stays out of Redis.
-        const add = queue.add(kind.name, kind.pick(job), {
-          jobId: randomUUID(),
-          attempts,
-          backoff: { type: 'meiduo-jitter' },
-          removeOnComplete: true,
-          removeOnFail: { age: o.keepFailedSeconds, count: o.keepFailedCount },
-        });
+        const add = queue.add(kind.name, kind.pick(job), jobOptions());
         await withDeadline(add, o.enqueueTimeoutMs, 'enqueue');
         // A job only the primary holds would be lost by a failover now; the caller undoes its
         // code on failure, so a job that does survive finds nothing to send.
@@ -187,6 +233,30 @@ export function createBullmqQueue<J>(
       } catch (err) {
         throw unavailable(err);
       }
+    },
+
+    /*
+     * The add exactly as queue.add() would send it: BullMQ's own Job builds the command (its
+     * script name and arguments, recorded instead of sent) and its own Lua script is the step.
+     * A BullMQ whose add takes another shape (delayed, prioritised, a script not found) gives
+     * undefined, and the caller enqueues the usual way.
+     */
+    async scriptedEnqueue(job) {
+      if (closed) throw unavailable(new Error('the queue is closed'));
+      if (!options.sharesCodeStoreDatabase) return undefined;
+      const opts = jobOptions();
+      const { client, seen } = recordingClient(opts.jobId);
+      await new Job(queue, kind.name, kind.pick(job), opts, opts.jobId).addJob(
+        client as unknown as Parameters<Job['addJob']>[0],
+      );
+      const script = bullmqScript(seen.command?.split(':')[0] ?? '');
+      if (script?.name !== 'addStandardJob' || !seen.args) return undefined;
+      const step: ScriptedEnqueue = {
+        lua: script.content,
+        keys: seen.args.slice(0, script.keys).map(String),
+        args: seen.args.slice(script.keys),
+      };
+      return step;
     },
 
     startWorker(handler, concurrency) {
