@@ -6,7 +6,7 @@ import { createKyselySmsDecisionStore } from '../adapters/sms-records/kysely.js'
 import { openSqlite } from '../adapters/sqlite.js';
 import { openUserDatabase, type UserDatabase } from '../adapters/user-repository/database.js';
 import { migrateDown, migrateToLatest } from '../migrations/index.js';
-import { createDecisionRecorder, type RecorderSettings } from './decision-records.js';
+import { createDecisionRecorder, decisionId, type RecorderSettings } from './decision-records.js';
 
 /** The recorder over the real SQLite store; an outage is the tables being gone. */
 describe('decision recorder', () => {
@@ -139,5 +139,17 @@ describe('decision recorder', () => {
     none.decide(decision);
     await none.close();
     expect(await createKyselySmsDecisionStore(database).query({ limit: 10 })).toHaveLength(1);
+  });
+});
+
+describe('decision ids', () => {
+  it('are UUIDs version 7 that sort in the order of their times, never repeated', () => {
+    const ids = [1_700_000_000_000, 1_700_000_000_001, 1_800_000_000_000].map((ms) => decisionId(ms));
+    for (const id of ids)
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).toEqual(ids);
+    expect(ids[0]?.slice(0, 13)).toBe('018bcfe5-6800');
+    const many = new Set(Array.from({ length: 10_000 }, () => decisionId(1_700_000_000_000)));
+    expect(many.size).toBe(10_000);
   });
 });

@@ -1,6 +1,6 @@
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { generateCaptchaText } from './captcha.js';
-import { type DecisionRecorder, recordMask } from './decision-records.js';
+import { type DecisionRecorder, decisionId as newDecisionId, recordMask } from './decision-records.js';
 import { ApiError, DependencyError, type ErrorId } from './errors.js';
 import { KEY_PREFIX } from './keys.js';
 import { chinaDayWindow, createLimiter, fixedWindow, quota } from './limits.js';
@@ -159,7 +159,7 @@ export async function issueAndQueue(
   record: RecordDecision,
 ): Promise<void> {
   // The job names its decision record before the record is written (one id, made here).
-  const queued: SmsJob = { ...job, decisionId: randomUUID() };
+  const queued: SmsJob = { ...job, decisionId: newDecisionId() };
   const step = await deps.queue.scriptedEnqueue?.(queued);
   const result = await deps.codeStore.issueCode(step ? { ...input, enqueue: step } : input);
   const decisionId = settleIssue(result, { ...context, decisionId: queued.decisionId }, record);
