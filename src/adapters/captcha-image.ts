@@ -365,32 +365,105 @@ interface Surface {
   width: number;
   height: number;
   data: Uint8ClampedArray;
+  /** The same pixels as 32-bit words (little-endian: R is the low byte): one write per pixel. */
+  words: Uint32Array;
   /** Background colour at pixel i: start + step · (x·width + y·height), per channel. */
   bgStart: Rgb;
   bgStep: readonly [number, number, number];
 }
 
-let coverage = new Float32Array(0);
 /**
- * The coverage buffer, shared by every drawing of this thread (a drawing runs start to end
- * without yielding, and drains what it writes back to zero), so no image allocates its own.
+ * Scratch buffers shared by every drawing of this thread (a drawing runs start to end without
+ * yielding), so no image allocates its own: the arcs' coverage (drained back to zero) with the
+ * list of pixels it touched, the points of a curve, and a glyph's per-column terms.
  */
-function coverageScratch(size: number): Float32Array {
-  if (coverage.length < size) coverage = new Float32Array(size);
-  return coverage;
+let coverage = new Float32Array(0);
+let touched = new Int32Array(0);
+function ensureCoverage(size: number): void {
+  if (coverage.length >= size) return;
+  coverage = new Float32Array(size);
+  touched = new Int32Array(size);
 }
 
-/** Blends `color` at coverage `a` (0–1) over pixel `p` (index of its red byte). */
-function blend(data: Uint8ClampedArray, p: number, r: number, g: number, b: number, a: number): void {
-  const dstAlpha = data[p + 3] as number;
-  if (dstAlpha === 255) {
-    // Over an opaque pixel (the usual case): a plain mix.
-    data[p] = (data[p] as number) + (r - (data[p] as number)) * a;
-    data[p + 1] = (data[p + 1] as number) + (g - (data[p + 1] as number)) * a;
-    data[p + 2] = (data[p + 2] as number) + (b - (data[p + 2] as number)) * a;
+/** A growable list of points in two typed arrays, instead of an array of pairs per image. */
+interface Points {
+  xs: Float64Array;
+  ys: Float64Array;
+  n: number;
+}
+const curve: Points = { xs: new Float64Array(1024), ys: new Float64Array(1024), n: 0 };
+
+function pushPoint(p: Points, x: number, y: number): void {
+  if (p.n === p.xs.length) {
+    const xs = new Float64Array(2 * p.n);
+    const ys = new Float64Array(2 * p.n);
+    xs.set(p.xs);
+    ys.set(p.ys);
+    p.xs = xs;
+    p.ys = ys;
+  }
+  p.xs[p.n] = x;
+  p.ys[p.n] = y;
+  p.n++;
+}
+
+let columns = new Float64Array(0);
+function columnScratch(size: number): Float64Array {
+  if (columns.length < size) columns = new Float64Array(size);
+  return columns;
+}
+
+let rows = new Float64Array(0);
+function rowScratch(size: number): Float64Array {
+  if (rows.length < size) rows = new Float64Array(size);
+  return rows;
+}
+
+/** Coverage 0–1 as the blend's fixed-point weight, 0–256. */
+function weight(c: number): number {
+  return c >= 1 ? 256 : (c * 256 + 0.5) | 0;
+}
+
+/**
+ * Blends (r, g, b) at weight `t` (0–256, see weight()) over pixel `i`. Over an opaque pixel
+ * (every pixel once the background is painted) it is fixed-point arithmetic on the pixel's word;
+ * only a drawing without background (the layer tests) blends over transparency.
+ */
+function blend(
+  words: Uint32Array,
+  data: Uint8ClampedArray,
+  i: number,
+  r: number,
+  g: number,
+  b: number,
+  t: number,
+): void {
+  const w = words[i] as number;
+  if (w >>> 24 === 255) {
+    const r0 = w & 0xff;
+    const g0 = (w >>> 8) & 0xff;
+    const b0 = (w >>> 16) & 0xff;
+    // Each channel moves (colour − channel) · t / 256, rounded; it stays within 0–255.
+    words[i] =
+      0xff000000 |
+      ((b0 + (((b - b0) * t + 128) >> 8)) << 16) |
+      ((g0 + (((g - g0) * t + 128) >> 8)) << 8) |
+      (r0 + (((r - r0) * t + 128) >> 8));
     return;
   }
-  const da = dstAlpha / 255;
+  blendOverTransparency(data, 4 * i, r, g, b, t / 256);
+}
+
+/** Blends `color` at coverage `a` (0–1) over a pixel that is not opaque (index of its red byte). */
+function blendOverTransparency(
+  data: Uint8ClampedArray,
+  p: number,
+  r: number,
+  g: number,
+  b: number,
+  a: number,
+): void {
+  const da = (data[p + 3] as number) / 255;
   const oa = a + da * (1 - a);
   if (oa <= 0) return;
   const k = da * (1 - a);
@@ -401,41 +474,84 @@ function blend(data: Uint8ClampedArray, p: number, r: number, g: number, b: numb
 }
 
 function paintBackground(s: Surface, visible: boolean): void {
-  const { width, height, data, bgStart, bgStep } = s;
+  const { width, height, data, words } = s;
   if (!visible) {
     data.fill(0);
     return;
   }
-  // One 32-bit write per pixel (little-endian: R is the low byte).
-  const words = new Uint32Array(data.buffer, data.byteOffset, width * height);
-  const [dr, dg, db] = [bgStep[0] * width, bgStep[1] * width, bgStep[2] * width];
-  for (let y = 0, i = 0; y < height; y++) {
-    let r = bgStart[0] + bgStep[0] * y * height + 0.5;
-    let g = bgStart[1] + bgStep[1] * y * height + 0.5;
-    let b = bgStart[2] + bgStep[2] * y * height + 0.5;
-    for (let x = 0; x < width; x++, i++) {
-      words[i] = (0xff000000 | ((b | 0) << 16) | ((g | 0) << 8) | (r | 0)) >>> 0;
-      r += dr;
-      g += dg;
-      b += db;
+  // The colour depends on x·width + y·height only, so row y + period repeats row y moved left
+  // by `shift` pixels (8 rows and 3 pixels at 200 × 75): those rows are copied, not computed.
+  const { period, shift } = gradientRepeat(width, height);
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    if (y < period) {
+      gradientRow(s, y, 0, width);
+    } else {
+      words.copyWithin(row, row - period * width + shift, row - period * width + width);
+      gradientRow(s, y, width - shift, width);
     }
   }
 }
 
+/** The gradient's repeat: the fewest rows `period` for which period · height is a multiple of width. */
+function gradientRepeat(width: number, height: number): { period: number; shift: number } {
+  for (let period = 1; period < height; period++) {
+    if ((period * height) % width === 0) return { period, shift: (period * height) / width };
+  }
+  return { period: height, shift: 0 };
+}
+
+/** Background pixels x0 to x1 (exclusive) of row y, one 32-bit write each. */
+function gradientRow(s: Surface, y: number, x0: number, x1: number): void {
+  const { width, height, words, bgStart, bgStep } = s;
+  const t = x0 * width + y * height;
+  let r = bgStart[0] + bgStep[0] * t + 0.5;
+  let g = bgStart[1] + bgStep[1] * t + 0.5;
+  let b = bgStart[2] + bgStep[2] * t + 0.5;
+  const [dr, dg, db] = [bgStep[0] * width, bgStep[1] * width, bgStep[2] * width];
+  for (let x = x0, i = y * width + x0; x < x1; x++, i++) {
+    words[i] = 0xff000000 | ((b | 0) << 16) | ((g | 0) << 8) | (r | 0);
+    r += dr;
+    g += dg;
+    b += db;
+  }
+}
+
+/**
+ * Fills out[0..n) with amp · sin(phase + i · step), turning a (cos, sin) pair by a fixed
+ * rotation instead of calling Math.sin for each (the drift over a few hundred steps is ~1e-13).
+ */
+function fillSine(out: Float64Array, n: number, amp: number, step: number, phase: number): void {
+  const cosStep = Math.cos(step);
+  const sinStep = Math.sin(step);
+  let c = Math.cos(phase);
+  let sn = Math.sin(phase);
+  for (let i = 0; i < n; i++) {
+    out[i] = amp * sn;
+    const next = sn * cosStep + c * sinStep;
+    c = c * cosStep - sn * sinStep;
+    sn = next;
+  }
+}
+
+/** The warp's shifts, reused by every drawing of this thread of the same size. */
+let warpScratch = { sx: new Float64Array(0), sy: new Float64Array(0) };
+
 /** The warp's shifts: output pixel (x, y) shows the unwarped picture at (x + sx[y], y + sy[x]). */
 function warpShifts(plan: CaptchaPlan, on: boolean): { sx: Float64Array; sy: Float64Array } {
   const { width, height, warp } = plan;
-  const sx = new Float64Array(height);
-  const sy = new Float64Array(width);
-  if (on) {
-    for (let y = 0; y < height; y++) {
-      sx[y] = warp.ampX * Math.sin((2 * Math.PI * y) / warp.wavelengthY + warp.phaseX);
-    }
-    for (let x = 0; x < width; x++) {
-      sy[x] = warp.ampY * Math.sin((2 * Math.PI * x) / warp.wavelengthX + warp.phaseY);
-    }
+  if (warpScratch.sx.length !== height || warpScratch.sy.length !== width) {
+    warpScratch = { sx: new Float64Array(height), sy: new Float64Array(width) };
   }
-  return { sx, sy };
+  const { sx, sy } = warpScratch;
+  if (on) {
+    fillSine(sx, height, warp.ampX, (2 * Math.PI) / warp.wavelengthY, warp.phaseX);
+    fillSine(sy, width, warp.ampY, (2 * Math.PI) / warp.wavelengthX, warp.phaseY);
+  } else {
+    sx.fill(0);
+    sy.fill(0);
+  }
+  return warpScratch;
 }
 
 /**
@@ -448,7 +564,7 @@ function paintGlyph(
   g: GlyphPlacement,
   shifts: { sx: Float64Array; sy: Float64Array },
 ): void {
-  const { width, height, data } = s;
+  const { width, height, data, words } = s;
   const mask = cachedGlyph(g.char);
   const k = CACHE_FONT_PX / plan.fontSize / g.scale; // drawn pixels → mask pixels
   const capHalf = (CAP_HEIGHT_EM * plan.fontSize) / 2;
@@ -475,17 +591,18 @@ function paintGlyph(
   }
   const slackX = plan.warp.ampX + wobble.amp + 2;
   const slackY = plan.warp.ampY + 2;
-  const x0 = Math.max(0, Math.floor(g.x + bx0 - slackX));
-  const x1 = Math.min(width - 1, Math.ceil(g.x + bx1 + slackX));
-  const y0 = Math.max(0, Math.floor(g.y + by0 - slackY));
-  const y1 = Math.min(height - 1, Math.ceil(g.y + by1 + slackY));
+  const x0 = Math.max(0, Math.floor(g.x + bx0 - slackX)) | 0;
+  const x1 = Math.min(width - 1, Math.ceil(g.x + bx1 + slackX)) | 0;
+  const y0 = Math.max(0, Math.floor(g.y + by0 - slackY)) | 0;
+  const y1 = Math.min(height - 1, Math.ceil(g.y + by1 + slackY)) | 0;
   const [r, gr, b] = g.color;
+  const solid = 0xff000000 | (b << 16) | (gr << 8) | r;
   const { alpha, width: mw, originX, baselineY } = mask;
   // Samples outside the ink box (less one pixel, for the bilinear neighbours) are empty.
   const minMx = Math.max(0, mask.ink.minX - 1);
-  const maxMx = Math.min(mw - 2, mask.ink.maxX);
+  const maxMx = Math.min(mw - 2, mask.ink.maxX) + 1;
   const minMy = Math.max(0, mask.ink.minY - 1);
-  const maxMy = Math.min(mask.height - 2, mask.ink.maxY);
+  const maxMy = Math.min(mask.height - 2, mask.ink.maxY) + 1;
   const { sx, sy } = shifts;
   // Mask coordinates: rotate back by the angle, unshear, scale by k, move to the mask's origin.
   const toMx = k * (cos - g.shear * -sin);
@@ -494,80 +611,110 @@ function paintGlyph(
   const toMy = k * cos;
   const mx0 = originX - 0.5;
   const my0 = baselineY - 0.5 - capHalf * k;
+  // The map is linear but for the warp's column shift: its share of (mx, my) is worked out
+  // once per column here, the rest once per row below.
+  const col = columnScratch(2 * width);
+  // How far the warp moves (mx, my) off their straight lines along a row, to bound the row below.
+  let wx0 = 0;
+  let wx1 = 0;
+  let wy0 = 0;
+  let wy1 = 0;
+  for (let x = x0; x <= x1; x++) {
+    const dy = sy[x] as number;
+    col[2 * x] = toMx * x + toMxY * dy;
+    col[2 * x + 1] = toMyX * x + toMy * dy;
+    wx0 = Math.min(wx0, toMxY * dy);
+    wx1 = Math.max(wx1, toMxY * dy);
+    wy0 = Math.min(wy0, toMy * dy);
+    wy1 = Math.max(wy1, toMy * dy);
+  }
+  const ripple = rowScratch(y1 - y0 + 1);
+  fillSine(ripple, y1 - y0 + 1, wobble.amp, wobbleK, (y0 - g.y) * wobbleK + wobble.phase);
   for (let y = y0; y <= y1; y++) {
     // Undo the warp and the wobble (a ripple across the glyph's own rows)…
-    const rowShift = (sx[y] as number) + wobble.amp * Math.sin((y - g.y) * wobbleK + wobble.phase) - g.x;
-    for (let x = x0; x <= x1; x++) {
-      const dx = x + rowShift;
-      const dy = y + (sy[x] as number) - g.y;
-      // …then rotation, shear and scale, as one linear map into the mask.
-      const mx = toMx * dx + toMxY * dy + mx0;
-      const my = toMyX * dx + toMy * dy + my0;
-      if (mx < minMx || my < minMy || mx >= maxMx + 1 || my >= maxMy + 1) continue;
+    const dx = (sx[y] as number) + (ripple[y - y0] as number) - g.x;
+    const dy = y - g.y;
+    // …then rotation, shear and scale, as one linear map into the mask.
+    const rowMx = toMx * dx + toMxY * dy + mx0;
+    const rowMy = toMyX * dx + toMy * dy + my0;
+    // Only the columns whose sample can fall inside the mask's ink box (a superset: the
+    // exact test stays in the loop), instead of the whole box of the glyph.
+    let from = x0;
+    let to = x1;
+    if (toMx > 0) {
+      from = Math.max(from, Math.floor((minMx - rowMx - wx1) / toMx));
+      to = Math.min(to, Math.ceil((maxMx - rowMx - wx0) / toMx));
+    }
+    if (toMyX > 1e-9) {
+      from = Math.max(from, Math.floor((minMy - rowMy - wy1) / toMyX));
+      to = Math.min(to, Math.ceil((maxMy - rowMy - wy0) / toMyX));
+    } else if (toMyX < -1e-9) {
+      from = Math.max(from, Math.floor((maxMy - rowMy - wy0) / toMyX));
+      to = Math.min(to, Math.ceil((minMy - rowMy - wy1) / toMyX));
+    }
+    // Integers (| 0), so the loop runs on int32 indexes rather than doubles.
+    for (let x = from | 0, p = (y * width + from) | 0, end = to | 0; x <= end; x++, p++) {
+      const mx = (col[2 * x] as number) + rowMx;
+      const my = (col[2 * x + 1] as number) + rowMy;
+      if (mx < minMx || my < minMy || mx >= maxMx || my >= maxMy) continue;
       const ix = mx | 0;
       const iy = my | 0;
-      const fx = mx - ix;
-      const fy = my - iy;
       const m = iy * mw + ix;
       const a00 = alpha[m] as number;
-      if (a00 === 0 && alpha[m + 1] === 0 && alpha[m + mw] === 0 && alpha[m + mw + 1] === 0) continue;
-      const a =
-        (a00 * (1 - fx) * (1 - fy) +
-          (alpha[m + 1] as number) * fx * (1 - fy) +
-          (alpha[m + mw] as number) * (1 - fx) * fy +
-          (alpha[m + mw + 1] as number) * fx * fy) /
-        255;
-      if (a > 0.004) blend(data, (y * width + x) * 4, r, gr, b, a);
+      const a01 = alpha[m + 1] as number;
+      const a10 = alpha[m + mw] as number;
+      const a11 = alpha[m + mw + 1] as number;
+      if ((a00 | a01 | a10 | a11) === 0) continue;
+      if ((a00 & a01 & a10 & a11) === 255 && (words[p] as number) >>> 24 === 255) {
+        words[p] = solid; // inside the glyph over an opaque pixel: what blend() gives at full cover
+        continue;
+      }
+      const fx = mx - ix;
+      const fy = my - iy;
+      const top = a00 + (a01 - a00) * fx;
+      const sum = top + (a10 + (a11 - a10) * fx - top) * fy; // 0–255
+      const t = (sum * (256 / 255) + 0.5) | 0;
+      if (t > 1) blend(words, data, p, r, gr, b, t);
     }
   }
-}
-
-/** A box of pixels, inclusive. */
-interface Box {
-  x0: number;
-  x1: number;
-  y0: number;
-  y1: number;
 }
 
 /**
- * Coverage of a round-capped line of `lineWidth` along `points` (already in output pixels, a
- * pixel or less apart), as the maximum over discs stamped at the points, so overlapping stamps
- * do not darken. Returns the box it touched.
+ * Adds a disc of `radius` at (px, py) to the coverage as a maximum (so overlapping stamps do
+ * not darken), noting each pixel it covers first in `touched`. Returns the new count there.
  */
-function lineCoverage(
+function stampDisc(
   cov: Float32Array,
+  list: Int32Array,
+  count: number,
   width: number,
   height: number,
-  points: ReadonlyArray<readonly [number, number]>,
-  lineWidth: number,
-): Box {
-  const radius = lineWidth / 2;
-  const box: Box = { x0: width, x1: -1, y0: height, y1: -1 };
-  for (let k = 0; k < points.length; k++) {
-    const [px, py] = points[k] as readonly [number, number];
-    const x0 = Math.max(0, Math.floor(px - radius - 1));
-    const x1 = Math.min(width - 1, Math.ceil(px + radius + 1));
-    const y0 = Math.max(0, Math.floor(py - radius - 1));
-    const y1 = Math.min(height - 1, Math.ceil(py + radius + 1));
-    if (x0 > x1 || y0 > y1) continue;
-    box.x0 = Math.min(box.x0, x0);
-    box.x1 = Math.max(box.x1, x1);
-    box.y0 = Math.min(box.y0, y0);
-    box.y1 = Math.max(box.y1, y1);
-    for (let y = y0; y <= y1; y++) {
-      for (let x = x0; x <= x1; x++) {
-        const ex = x + 0.5 - px;
-        const ey = y + 0.5 - py;
-        const c = radius + 0.5 - Math.sqrt(ex * ex + ey * ey);
-        if (c <= 0) continue;
-        const i = y * width + x;
-        const v = Math.min(1, c);
-        if (v > (cov[i] as number)) cov[i] = v;
-      }
+  px: number,
+  py: number,
+  radius: number,
+): number {
+  const reach = radius + 0.5;
+  // The pixels whose centre can lie within `reach` of (px, py); int32, so the loops stay integer.
+  const x0 = Math.max(0, Math.floor(px - radius - 1)) | 0;
+  const x1 = Math.min(width - 1, Math.ceil(px + radius)) | 0;
+  const y0 = Math.max(0, Math.floor(py - radius - 1)) | 0;
+  const y1 = Math.min(height - 1, Math.ceil(py + radius)) | 0;
+  let n = count;
+  for (let y = y0; y <= y1; y++) {
+    const ey = y + 0.5 - py;
+    for (let x = x0; x <= x1; x++) {
+      const ex = x + 0.5 - px;
+      const d2 = ex * ex + ey * ey;
+      if (d2 >= reach * reach) continue; // outside: no square root needed
+      const v = Math.min(1, reach - Math.sqrt(d2));
+      const i = y * width + x;
+      const c = cov[i] as number;
+      if (v <= c) continue;
+      if (c === 0) list[n++] = i;
+      cov[i] = v;
     }
   }
-  return box;
+  return n;
 }
 
 /**
@@ -578,90 +725,108 @@ function lineCoverage(
  */
 function paintSpans(
   s: Surface,
-  points: ReadonlyArray<readonly [number, number]>,
+  points: Points,
   lineWidth: number,
   color: Rgb | 'cut',
   backgroundVisible: boolean,
 ): void {
-  const { width, height, data, bgStart, bgStep } = s;
+  const { width, height, data, words, bgStart, bgStep } = s;
+  const { xs, ys, n } = points;
   const radius = lineWidth / 2;
+  // The colour as plain numbers, so the pixel loop tests a boolean, not a string-or-array.
+  const cut = color === 'cut';
+  const [r, g, b] = color === 'cut' ? [0, 0, 0] : color;
   let k = 0;
   for (let x = 0; x < width; x++) {
     const cx = x + 0.5;
     // The segment of the curve over this column's centre.
-    while (k < points.length - 1 && (points[k + 1] as readonly [number, number])[0] < cx) k++;
-    if (k >= points.length - 1) break;
-    const [ax, ay] = points[k] as readonly [number, number];
-    const [bx, by] = points[k + 1] as readonly [number, number];
+    while (k < n - 1 && (xs[k + 1] as number) < cx) k++;
+    if (k >= n - 1) break;
+    const ax = xs[k] as number;
+    const ay = ys[k] as number;
+    const bx = xs[k + 1] as number;
+    const by = ys[k + 1] as number;
     if (ax > cx || bx < cx) continue;
     const slope = bx === ax ? 0 : (by - ay) / (bx - ax);
     const py = ay + slope * (cx - ax);
     const half = radius * Math.sqrt(1 + Math.min(slope * slope, 4));
-    const y0 = Math.max(0, Math.floor(py - half - 0.5));
-    const y1 = Math.min(height - 1, Math.ceil(py + half + 0.5));
+    const y0 = Math.max(0, Math.floor(py - half - 0.5)) | 0;
+    const y1 = Math.min(height - 1, Math.ceil(py + half + 0.5)) | 0;
     for (let y = y0; y <= y1; y++) {
-      const c = Math.min(1, half + 0.5 - Math.abs(y + 0.5 - py));
+      const c = half + 0.5 - Math.abs(y + 0.5 - py);
       if (c <= 0) continue;
       const i = y * width + x;
-      if (color !== 'cut') {
-        blend(data, 4 * i, color[0], color[1], color[2], c);
+      if (!cut) {
+        blend(words, data, i, r, g, b, weight(c));
       } else if (backgroundVisible) {
         const t = x * width + y * height;
         blend(
+          words,
           data,
-          4 * i,
+          i,
           bgStart[0] + bgStep[0] * t,
           bgStart[1] + bgStep[1] * t,
           bgStart[2] + bgStep[2] * t,
-          c,
+          weight(c),
         );
       } else {
         // A cut only removes ink: on a glyph-only layer it leaves transparency.
-        data[4 * i + 3] = (data[4 * i + 3] as number) * (1 - c);
+        data[4 * i + 3] = (data[4 * i + 3] as number) * (1 - Math.min(1, c));
       }
     }
   }
 }
 
-/** Blends `color` over every pixel of `box` by its coverage, and clears the coverage. */
-function drainCoverage(s: Surface, cov: Float32Array, box: Box, color: Rgb): void {
-  const { width, data } = s;
-  for (let y = box.y0; y <= box.y1; y++) {
-    for (let i = y * width + box.x0, end = y * width + box.x1; i <= end; i++) {
-      const c = cov[i] as number;
-      if (c === 0) continue;
-      cov[i] = 0;
-      blend(data, 4 * i, color[0], color[1], color[2], c);
-    }
+/** Blends `color` over the `count` pixels listed in `list` by their coverage, and clears it. */
+function drainCoverage(s: Surface, cov: Float32Array, list: Int32Array, count: number, color: Rgb): void {
+  const { words, data } = s;
+  const [r, g, b] = color;
+  for (let k = 0; k < count; k++) {
+    const i = list[k] as number;
+    const t = weight(cov[i] as number);
+    cov[i] = 0;
+    if (t > 0) blend(words, data, i, r, g, b, t);
   }
 }
 
-/** Points every pixel along the stroke's curve (quadratic segments between midpoints). */
-function curvePoints(stroke: Stroke): Array<[number, number]> {
+/** Appends a quadratic segment from (ax, ay) to `out`, a point about every pixel. */
+function quadSegment(
+  out: Points,
+  ax: number,
+  ay: number,
+  cx: number,
+  cy: number,
+  ex: number,
+  ey: number,
+): void {
+  const steps = Math.max(2, Math.ceil(Math.hypot(cx - ax, cy - ay) + Math.hypot(ex - cx, ey - cy)));
+  for (let t = 0; t <= steps; t++) {
+    const u = t / steps;
+    pushPoint(
+      out,
+      (1 - u) * (1 - u) * ax + 2 * (1 - u) * u * cx + u * u * ex,
+      (1 - u) * (1 - u) * ay + 2 * (1 - u) * u * cy + u * u * ey,
+    );
+  }
+}
+
+/** Points every pixel along the stroke's curve (quadratic segments between midpoints), into `out`. */
+function curvePoints(stroke: Stroke, out: Points): void {
+  out.n = 0;
   const [start, ...rest] = stroke.points;
-  if (!start) return [];
-  const out: Array<[number, number]> = [];
+  if (!start) return;
   let [ax, ay] = start;
-  const segment = (cx: number, cy: number, ex: number, ey: number): void => {
-    const steps = Math.max(2, Math.ceil(Math.hypot(cx - ax, cy - ay) + Math.hypot(ex - cx, ey - cy)));
-    for (let t = 0; t <= steps; t++) {
-      const u = t / steps;
-      out.push([
-        (1 - u) * (1 - u) * ax + 2 * (1 - u) * u * cx + u * u * ex,
-        (1 - u) * (1 - u) * ay + 2 * (1 - u) * u * cy + u * u * ey,
-      ]);
-    }
-    ax = ex;
-    ay = ey;
-  };
   for (let k = 0; k < rest.length - 1; k++) {
     const [cx, cy] = rest[k] as readonly [number, number];
     const [nx, ny] = rest[k + 1] as readonly [number, number];
-    segment(cx, cy, (cx + nx) / 2, (cy + ny) / 2);
+    const ex = (cx + nx) / 2;
+    const ey = (cy + ny) / 2;
+    quadSegment(out, ax, ay, cx, cy, ex, ey);
+    ax = ex;
+    ay = ey;
   }
   const end = rest[rest.length - 1];
-  if (end) segment((ax + end[0]) / 2, (ay + end[1]) / 2, end[0], end[1]);
-  return out;
+  if (end) quadSegment(out, ax, ay, (ax + end[0]) / 2, (ay + end[1]) / 2, end[0], end[1]);
 }
 
 function paintStrokes(
@@ -673,16 +838,18 @@ function paintStrokes(
   const { width, height } = s;
   const { sx, sy } = shifts;
   for (const stroke of plan.strokes) {
+    curvePoints(stroke, curve);
+    const { xs, ys, n } = curve;
     // Strokes bend with the picture: the warp moves a point by about minus its shift.
-    const points = curvePoints(stroke);
-    for (const point of points) {
-      const [x, y] = point;
-      point[0] = x - (sx[Math.max(0, Math.min(height - 1, Math.round(y)))] as number);
-      point[1] = y - (sy[Math.max(0, Math.min(width - 1, Math.round(x)))] as number);
+    for (let k = 0; k < n; k++) {
+      const x = xs[k] as number;
+      const y = ys[k] as number;
+      xs[k] = x - (sx[Math.max(0, Math.min(height - 1, Math.round(y))) | 0] as number);
+      ys[k] = y - (sy[Math.max(0, Math.min(width - 1, Math.round(x))) | 0] as number);
     }
     paintSpans(
       s,
-      points,
+      curve,
       stroke.lineWidth,
       stroke.color === 'background' ? 'cut' : stroke.color,
       backgroundVisible,
@@ -690,34 +857,55 @@ function paintStrokes(
   }
 }
 
-function paintNoise(s: Surface, plan: CaptchaPlan): void {
-  const { width, height, data } = s;
-  const cov = coverageScratch(width * height);
-  for (const d of plan.dots) {
-    // A dot is a disc: one stamp of its diameter.
-    const x0 = Math.max(0, Math.floor(d.x - d.radius - 1));
-    const x1 = Math.min(width - 1, Math.ceil(d.x + d.radius + 1));
-    const y0 = Math.max(0, Math.floor(d.y - d.radius - 1));
-    const y1 = Math.min(height - 1, Math.ceil(d.y + d.radius + 1));
-    for (let y = y0; y <= y1; y++) {
-      for (let x = x0; x <= x1; x++) {
-        const ex = x + 0.5 - d.x;
-        const ey = y + 0.5 - d.y;
-        const c = d.radius + 0.5 - Math.sqrt(ex * ex + ey * ey);
-        if (c > 0) blend(data, (y * width + x) * 4, d.color[0], d.color[1], d.color[2], Math.min(1, c));
-      }
+/** A dot is a disc: each pixel blended once by its coverage. */
+function paintDot(s: Surface, d: CaptchaPlan['dots'][number]): void {
+  const { width, height, data, words } = s;
+  const reach = d.radius + 0.5;
+  const [r, g, b] = d.color;
+  // The pixels whose centre can lie within `reach` of the dot's; int32, so the loops stay integer.
+  const x0 = Math.max(0, Math.floor(d.x - d.radius - 1)) | 0;
+  const x1 = Math.min(width - 1, Math.ceil(d.x + d.radius)) | 0;
+  const y0 = Math.max(0, Math.floor(d.y - d.radius - 1)) | 0;
+  const y1 = Math.min(height - 1, Math.ceil(d.y + d.radius)) | 0;
+  for (let y = y0; y <= y1; y++) {
+    const ey = y + 0.5 - d.y;
+    for (let x = x0; x <= x1; x++) {
+      const ex = x + 0.5 - d.x;
+      const d2 = ex * ex + ey * ey;
+      if (d2 >= reach * reach) continue; // outside: no square root needed
+      const t = weight(reach - Math.sqrt(d2));
+      if (t > 0) blend(words, data, y * width + x, r, g, b, t);
     }
   }
-  for (const a of plan.arcs) {
-    let sweep = a.end - a.start;
-    if (sweep < 0) sweep += 2 * Math.PI;
-    const steps = Math.max(2, Math.ceil(a.radius * sweep));
-    const points = Array.from({ length: steps + 1 }, (_, k) => {
-      const t = a.start + (sweep * k) / steps;
-      return [a.x + a.radius * Math.cos(t), a.y + a.radius * Math.sin(t)] as const;
-    });
-    drainCoverage(s, cov, lineCoverage(cov, width, height, points, 1.2), a.color);
+}
+
+/**
+ * An arc is discs stamped a pixel apart into the coverage, then blended where they touched
+ * (not over its whole box). The points turn by a fixed rotation instead of a cos and sin each.
+ */
+function paintArc(s: Surface, a: CaptchaPlan['arcs'][number]): void {
+  const { width, height } = s;
+  let sweep = a.end - a.start;
+  if (sweep < 0) sweep += 2 * Math.PI;
+  const steps = Math.max(2, Math.ceil(a.radius * sweep));
+  const stepCos = Math.cos(sweep / steps);
+  const stepSin = Math.sin(sweep / steps);
+  let c = Math.cos(a.start);
+  let sn = Math.sin(a.start);
+  let count = 0;
+  for (let k = 0; k <= steps; k++) {
+    count = stampDisc(coverage, touched, count, width, height, a.x + a.radius * c, a.y + a.radius * sn, 0.6);
+    const next = c * stepCos - sn * stepSin;
+    sn = sn * stepCos + c * stepSin;
+    c = next;
   }
+  drainCoverage(s, coverage, touched, count, a.color);
+}
+
+function paintNoise(s: Surface, plan: CaptchaPlan): void {
+  ensureCoverage(s.width * s.height);
+  for (const d of plan.dots) paintDot(s, d);
+  for (const a of plan.arcs) paintArc(s, a);
 }
 
 /**
@@ -733,10 +921,12 @@ export function composeCaptcha(
   const [start, end] = plan.background;
   // The gradient runs from the top-left to the bottom-right corner.
   const norm = width * width + height * height;
+  const data = target ?? new Uint8ClampedArray(width * height * 4);
   const surface: Surface = {
     width,
     height,
-    data: target ?? new Uint8ClampedArray(width * height * 4),
+    data,
+    words: new Uint32Array(data.buffer, data.byteOffset, width * height),
     bgStart: start,
     bgStep: [(end[0] - start[0]) / norm, (end[1] - start[1]) / norm, (end[2] - start[2]) / norm],
   };
@@ -766,6 +956,7 @@ export function drawCaptcha(plan: CaptchaPlan, layers: Layers = {}): Canvas {
 /** A canvas kept for reuse with the ImageData that carries pixels onto it (both cost to create). */
 interface Easel {
   canvas: Canvas;
+  ctx: SKRSContext2D;
   image: ImageData;
 }
 
@@ -779,7 +970,10 @@ function takeEasel(width: number, height: number): Easel {
   let easel = easels.get(key);
   if (!easel) {
     const canvas = createCanvas(width, height);
-    easel = { canvas, image: canvas.getContext('2d').createImageData(width, height) };
+    // Opaque, as every captcha is: Skia then encodes it without unpremultiplying each row
+    // (about 10 % of the JPEG step, and the very same bytes).
+    const ctx = canvas.getContext('2d', { alpha: false });
+    easel = { canvas, ctx, image: ctx.createImageData(width, height) };
     easels.set(key, easel);
   }
   return easel;
@@ -788,7 +982,7 @@ function takeEasel(width: number, height: number): Easel {
 /** Plans, composes and puts one captcha on an easel. */
 function paint(easel: Easel, text: string, width: number, height: number, random: Random): void {
   composeCaptcha(planCaptcha(text, { width, height, random }), {}, easel.image.data);
-  easel.canvas.getContext('2d').putImageData(easel.image, 0, 0);
+  easel.ctx.putImageData(easel.image, 0, 0);
 }
 
 // ---- the port ---------------------------------------------------------------------------
