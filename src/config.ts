@@ -82,8 +82,9 @@ export const ConfigSchema = Type.Object({
   WORKER_CONCURRENCY: Type.Integer({
     minimum: 1,
     maximum: 1000,
-    default: 16,
-    description: 'SMS jobs in flight per worker',
+    default: 32,
+    description:
+      'SMS jobs in flight per worker (32: a worker inside a web process keeps up with what that process accepts at full load; for a slow vendor, in flight ≈ sends/s × its latency)',
   }),
   JOB_ATTEMPTS: Type.Integer({
     minimum: 1,

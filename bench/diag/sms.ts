@@ -74,9 +74,13 @@ try {
   const route = process.env.DIAG_ROUTE === 'image' ? image : sms;
   await load({ url: service.url, requests: [route], connections, durationSeconds: 1.5 });
   const pids = [...processTree(service.pid), redisPid, process.pid];
+  // SMS sent: the console provider's lines in the service's stdout.
+  const sentSoFar = () => (readFileSync(join(dir, 'out.log'), 'utf8').match(/\[sms_code: /g) ?? []).length;
+  const sentBefore = sentSoFar();
   const before = pids.map(ticks);
   const threadsBefore = pids.map(threadTicks);
   const r = await load({ url: service.url, requests: [route], connections, durationSeconds: seconds });
+  const sentInWindow = sentSoFar() - sentBefore;
   const after = pids.map(ticks);
   const threadsAfter = pids.map(threadTicks);
   console.log(
@@ -89,6 +93,8 @@ try {
     r.p99Ms,
     'errors',
     r.errors,
+    'sent/s in the window',
+    (sentInWindow / seconds).toFixed(0),
   );
   console.log(
     pids
