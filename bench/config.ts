@@ -108,7 +108,7 @@ export const QUEUE = {
   jobs: QUICK ? 2000 : 10_000,
   /** Worker processes, each one BullMQ Worker with the service's default concurrency. */
   workerProcesses: 2,
-  workerConcurrency: 16,
+  workerConcurrency: 32,
   /** Enqueues in flight from the producer (many web processes enqueue at once). */
   producerConcurrency: 64,
   /** The steady run: this many jobs per second for this long. */

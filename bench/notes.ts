@@ -22,7 +22,8 @@ export const NOTES: Record<string, string> = {
     'jobs accepted in the window are sent about 1.6 s after it ends; Celery’s 2 workers kept up ' +
     'with Django’s much lower request rate.',
   sms:
-    'Two Redis round trips, a decision record and one log line per request, against a hello-world ' +
+    'One Redis round trip (the issue script also writes the job, BullMQ’s add script included), ' +
+    'a decision record and one log line per request, against a hello-world ' +
     'that does none of them; see the /sms_codes/ row against Django for where the time goes.',
   'vs-image':
     'The route draws on one nice-5 captcha thread per web process (2 here) beside the event loops, ' +
