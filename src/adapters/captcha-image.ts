@@ -407,17 +407,12 @@ function pushPoint(p: Points, x: number, y: number): void {
   p.n++;
 }
 
+/** `buffer`, or a larger one when it holds fewer than `size` values. */
+function atLeast(buffer: Float64Array<ArrayBuffer>, size: number): Float64Array<ArrayBuffer> {
+  return buffer.length >= size ? buffer : new Float64Array(size);
+}
 let columns = new Float64Array(0);
-function columnScratch(size: number): Float64Array {
-  if (columns.length < size) columns = new Float64Array(size);
-  return columns;
-}
-
 let rows = new Float64Array(0);
-function rowScratch(size: number): Float64Array {
-  if (rows.length < size) rows = new Float64Array(size);
-  return rows;
-}
 
 /** Coverage 0–1 as the blend's fixed-point weight, 0–256. */
 function weight(c: number): number {
@@ -613,7 +608,8 @@ function paintGlyph(
   const my0 = baselineY - 0.5 - capHalf * k;
   // The map is linear but for the warp's column shift: its share of (mx, my) is worked out
   // once per column here, the rest once per row below.
-  const col = columnScratch(2 * width);
+  columns = atLeast(columns, 2 * width);
+  const col = columns;
   // How far the warp moves (mx, my) off their straight lines along a row, to bound the row below.
   let wx0 = 0;
   let wx1 = 0;
@@ -628,7 +624,8 @@ function paintGlyph(
     wy0 = Math.min(wy0, toMy * dy);
     wy1 = Math.max(wy1, toMy * dy);
   }
-  const ripple = rowScratch(y1 - y0 + 1);
+  rows = atLeast(rows, y1 - y0 + 1);
+  const ripple = rows;
   fillSine(ripple, y1 - y0 + 1, wobble.amp, wobbleK, (y0 - g.y) * wobbleK + wobble.phase);
   for (let y = y0; y <= y1; y++) {
     // Undo the warp and the wobble (a ripple across the glyph's own rows)…

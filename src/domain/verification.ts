@@ -103,7 +103,7 @@ export function decisionsOf(
  * a block in the ratio rule's silent mode is recorded and gives null (answered as a send, so
  * the sender learns nothing); an issued code is recorded as sent and gives its record's id.
  */
-export function settleIssue(
+function settleIssue(
   result: IssueResult,
   context: {
     blockedKind: string | undefined;
@@ -169,7 +169,7 @@ export async function issueAndQueue(
 }
 
 /** Queues the send; a job that cannot be queued must not leave a flag or code without a send (503). */
-export async function enqueueOrUndo(
+async function enqueueOrUndo(
   deps: Pick<VerificationDeps, 'queue' | 'codeStore'>,
   job: SmsJob,
   issuedKeys: { flag: string; code: string },

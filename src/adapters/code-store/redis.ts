@@ -293,18 +293,19 @@ export function createRedisCodeStore(redis: Redis, options: { acks?: ReplicaAcks
 
   const run = guarded(redis, 'code-store');
 
-  /** One command per enqueue script seen (a process has one or two: SMS and email queues). */
-  const combined = new Map<string, string>();
+  /** One command per enqueue script seen (a process has one), defined and bound once. */
+  const combined = new Map<string, ScriptCommand>();
   const issueThenEnqueue = (enqueueLua: string): ScriptCommand => {
-    let name = combined.get(enqueueLua);
-    if (name === undefined) {
-      name = `meiduoUsersIssueThenEnqueue${combined.size + 1}`;
+    let command = combined.get(enqueueLua);
+    if (command === undefined) {
+      const name = `meiduoUsersIssueThenEnqueue${combined.size + 1}`;
       redis.defineCommand(name, { lua: issueThenEnqueueLua(enqueueLua) });
-      combined.set(enqueueLua, name);
+      const defined = (redis as unknown as Record<string, ScriptCommand>)[name];
+      if (!defined) throw new Error(`script ${name} was not defined`);
+      command = defined.bind(redis);
+      combined.set(enqueueLua, command);
     }
-    const command = (redis as unknown as Record<string, ScriptCommand>)[name];
-    if (!command) throw new Error(`script ${name} was not defined`);
-    return command.bind(redis);
+    return command;
   };
 
   return {

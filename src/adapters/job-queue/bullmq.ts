@@ -25,14 +25,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { withDeadline } from '../../deadline.js';
 import { DependencyError } from '../../domain/errors.js';
-import type {
-  JobHandler,
-  JobKind,
-  JobOutcome,
-  JobQueue,
-  ScriptedEnqueue,
-  SmsJob,
-} from '../../domain/ports.js';
+import type { JobHandler, JobKind, JobOutcome, JobQueue, SmsJob } from '../../domain/ports.js';
 import { SMS_JOB_KIND } from '../../jobs/send-sms.js';
 import { awaitReplicas, duplicateRedis, type ReplicaAcks, whenReady } from '../redis.js';
 import { retryDelayMs } from './backoff.js';
@@ -251,12 +244,11 @@ export function createBullmqQueue<J>(
       );
       const script = bullmqScript(seen.command?.split(':')[0] ?? '');
       if (script?.name !== 'addStandardJob' || !seen.args) return undefined;
-      const step: ScriptedEnqueue = {
+      return {
         lua: script.content,
         keys: seen.args.slice(0, script.keys).map(String),
         args: seen.args.slice(script.keys),
       };
-      return step;
     },
 
     startWorker(handler, concurrency) {
