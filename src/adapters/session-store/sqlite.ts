@@ -41,26 +41,31 @@ function toRecord(row: Row): SessionRecord {
  * clock: a record whose absolute expiry has passed is absent.
  */
 export function createSqliteSessionStore(db: SqliteDatabase, clock: Clock): SessionStore {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS meiduo_users_sessions (
-      id_hash TEXT NOT NULL PRIMARY KEY,
-      user_id INTEGER NOT NULL,
-      expires_at_ms INTEGER NOT NULL,
-      persistent INTEGER NOT NULL,
-      created_at_ms INTEGER NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS meiduo_users_sessions_user ON meiduo_users_sessions (user_id);
-    CREATE INDEX IF NOT EXISTS meiduo_users_sessions_expires ON meiduo_users_sessions (expires_at_ms);
-  `);
-  const present = new Set(
-    db
-      .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('meiduo_users_sessions')")
-      .all()
-      .map((c) => c.name),
-  );
-  for (const [column, type] of Object.entries(META_COLUMNS)) {
-    if (!present.has(column)) db.exec(`ALTER TABLE meiduo_users_sessions ADD COLUMN ${column} ${type}`);
-  }
+  // Web processes open the file at the same time: the table and the columns added to an older
+  // file are checked and made in one IMMEDIATE transaction, so two processes never both find a
+  // column missing and both add it ("duplicate column name").
+  db.transaction(() => {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS meiduo_users_sessions (
+        id_hash TEXT NOT NULL PRIMARY KEY,
+        user_id INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        persistent INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS meiduo_users_sessions_user ON meiduo_users_sessions (user_id);
+      CREATE INDEX IF NOT EXISTS meiduo_users_sessions_expires ON meiduo_users_sessions (expires_at_ms);
+    `);
+    const present = new Set(
+      db
+        .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('meiduo_users_sessions')")
+        .all()
+        .map((c) => c.name),
+    );
+    for (const [column, type] of Object.entries(META_COLUMNS)) {
+      if (!present.has(column)) db.exec(`ALTER TABLE meiduo_users_sessions ADD COLUMN ${column} ${type}`);
+    }
+  }).immediate();
 
   const insert = db.prepare<
     [string, number, number, number, number, number | null, string | null, string | null]
