@@ -54,7 +54,18 @@ function ratioSuite(backend: string, makeHarness: () => Promise<Harness>) {
       await h.cleanup(run);
     });
 
-    const mobileIn = (block: string) => `${block}${String(randomInt(0, 10_000)).padStart(4, '0')}`;
+    // A block holds 10,000 numbers: drawn at random, a run that takes dozens would meet one
+    // twice (its resend flag still set) now and then. Never the same number twice in a run.
+    const drawn = new Set<string>();
+    const mobileIn = (block: string): string => {
+      for (;;) {
+        const mobile = `${block}${String(randomInt(0, 10_000)).padStart(4, '0')}`;
+        if (!drawn.has(mobile)) {
+          drawn.add(mobile);
+          return mobile;
+        }
+      }
+    };
 
     function ratio(
       mobile: string,
