@@ -202,6 +202,8 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       captcha: true,
       threads: cpuThreadsPerProcess(config.WEB_CONCURRENCY),
       nice: 5,
+      // A drawing takes ~0.5 ms: a second one waiting in the thread's port spares it a sleep.
+      depth: 2,
     });
     closers.push(
       () => hashPool.close(),

@@ -1,3 +1,4 @@
+import { pbkdf2Sync } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadImage } from '@napi-rs/canvas';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,12 +20,13 @@ function niceOf(tid: number): number {
 }
 
 const pools: CpuPool[] = [];
-function pool(threads: number, nice = 10, maxQueue?: number, captcha = false): CpuPool {
+function pool(threads: number, nice = 10, maxQueue?: number, captcha = false, depth = 1): CpuPool {
   const p = createCpuPool({
     name: 'test',
     threads,
     nice,
     captcha,
+    depth,
     ...(maxQueue === undefined ? {} : { maxQueue }),
   });
   pools.push(p);
@@ -97,6 +99,30 @@ describe('CPU pool', () => {
     expect(after.tid).not.toBe(before.tid);
     expect(niceOf(after.tid)).toBe(10);
     expect(await p.run({ kind: 'thread' })).toEqual(after);
+  });
+
+  it('with depth 2, spreads tasks over idle threads first, then hands each thread two in order', async () => {
+    const p = pool(2, 10, undefined, false, 2);
+    const [a, b] = await Promise.all([p.run({ kind: 'thread' }), p.run({ kind: 'thread' })]);
+    expect(a.tid).not.toBe(b.tid);
+    // Four at once: two on each thread, each answer to its own caller.
+    const four = await Promise.all([1, 2, 3, 4].map(() => p.run({ kind: 'thread' })));
+    for (const tid of [a.tid, b.tid]) expect(four.filter((r) => r.tid === tid)).toHaveLength(2);
+    const derive = (password: string) =>
+      p.run({ kind: 'pbkdf2', password, salt: 's', iterations: 50_000, length: 32, digest: 'sha256' });
+    const keys = await Promise.all(['one', 'two', 'three', 'four'].map(derive));
+    expect(keys.map((k) => Buffer.from(k).toString('hex'))).toEqual(
+      ['one', 'two', 'three', 'four'].map((pw) => pbkdf2Sync(pw, 's', 50_000, 32, 'sha256').toString('hex')),
+    );
+    // A thread that dies fails what it held (503s), and the work after it runs on a new thread.
+    const single = pool(1, 10, undefined, false, 2);
+    const first = await single.run({ kind: 'thread' });
+    const crash = single.run({ kind: 'exit' });
+    const behind = single.run({ kind: 'thread' });
+    const queued = single.run({ kind: 'thread' });
+    await expect(crash).rejects.toBeInstanceOf(DependencyError);
+    await expect(behind).rejects.toBeInstanceOf(DependencyError);
+    expect((await queued).tid).not.toBe(first.tid);
   });
 
   it('refuses work beyond its queue, and everything after close, with a DependencyError', async () => {
