@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { fastJpegAvailable, fastJpegStatus } from './adapters/fast-jpeg.js';
 import { fastPbkdf2Available, fastPbkdf2Status } from './adapters/fast-pbkdf2.js';
 import { openUserDatabase } from './adapters/user-repository/database.js';
 import { buildServer } from './build.js';
@@ -27,6 +28,9 @@ async function main() {
     log.warn(
       `fast PBKDF2 addon ${fastPbkdf2Status}: PBKDF2-SHA256 runs on node:crypto, about half the speed`,
     );
+  }
+  if (cluster.isPrimary && !fastJpegAvailable) {
+    log.warn(`fast JPEG addon ${fastJpegStatus}: captchas are encoded by Skia, about a third of the speed`);
   }
   // The embedded default brings its SQLite file up to date itself: once, before any fork.
   const migrate = config.database.kind === 'sqlite';

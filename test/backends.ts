@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { fastJpegAvailable, fastJpegStatus } from '../src/adapters/fast-jpeg.js';
 import { fastPbkdf2Available, fastPbkdf2Status } from '../src/adapters/fast-pbkdf2.js';
 
 export type Backend =
@@ -16,7 +17,8 @@ export type Backend =
   | 'tesseract'
   | 'django'
   | 'systemd'
-  | 'pbkdf2-addon';
+  | 'pbkdf2-addon'
+  | 'jpeg-addon';
 
 export const BACKEND_URLS = {
   redis: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -73,6 +75,9 @@ async function present(backend: Backend): Promise<boolean> {
     case 'pbkdf2-addon':
       // native/pbkdf2, built by npm install (scripts/build-native.mjs).
       return fastPbkdf2Available;
+    case 'jpeg-addon':
+      // native/jpeg, built by npm install when Debian's libturbojpeg0-dev is there.
+      return fastJpegAvailable;
   }
 }
 
@@ -85,7 +90,9 @@ export async function has(backend: Backend): Promise<boolean> {
   const why =
     backend === 'pbkdf2-addon'
       ? `the native PBKDF2 addon is ${fastPbkdf2Status}`
-      : `${backend} is not available on this machine`;
+      : backend === 'jpeg-addon'
+        ? `the native JPEG addon is ${fastJpegStatus}`
+        : `${backend} is not available on this machine`;
   if (required(backend)) {
     throw new Error(`REQUIRE_BACKENDS asks for ${backend}, but ${why}`);
   }
