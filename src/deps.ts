@@ -90,15 +90,32 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
   const localSqlite = (): SqliteDatabase => {
     if (!sqlite) {
       mkdirSync(config.DATA_DIR, { recursive: true });
-      const path =
-        config.database.kind === 'sqlite' ? config.database.path : join(config.DATA_DIR, 'codes.sqlite3');
-      const db = openSqlite(path);
+      const db = openSqlite(localSqlitePath);
       sqlite = db;
       closers.push(async () => {
         db.close();
       });
     }
     return sqlite;
+  };
+  const localSqlitePath =
+    config.database.kind === 'sqlite' ? config.database.path : join(config.DATA_DIR, 'codes.sqlite3');
+  let storesSqlite: SqliteDatabase | undefined;
+  /**
+   * The code and session stores' connection to the same file. It never waits for the write
+   * lock in SQLite's busy handler, which would stall this process's event loop while another
+   * web process writes; the stores wait on a timer instead (whenUnlocked). An in-memory
+   * database exists once per connection: there the stores keep the one.
+   */
+  const storesSqliteHandle = (): SqliteDatabase => {
+    if (localSqlitePath === ':memory:') return localSqlite();
+    if (!storesSqlite) {
+      mkdirSync(config.DATA_DIR, { recursive: true });
+      const db = openSqlite(localSqlitePath);
+      storesSqlite = db;
+      closers.push(async () => void db.close());
+    }
+    return storesSqlite;
   };
   try {
     const databaseOptions = {
@@ -146,7 +163,7 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       const { createRedisCodeStore } = await import('./adapters/code-store/redis.js');
       codeStore = createRedisCodeStore(await redis(config.redis.verify, 'verify'), { acks });
     } else {
-      codeStore = createSqliteCodeStore(localSqlite(), clock);
+      codeStore = createSqliteCodeStore(storesSqliteHandle(), clock);
     }
 
     let sessionStore: SessionStore;
@@ -156,8 +173,12 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
         keyPrefix: KEY_PREFIX,
       });
     } else {
-      sessionStore = createSqliteSessionStore(localSqlite(), clock);
+      sessionStore = createSqliteSessionStore(storesSqliteHandle(), clock);
     }
+
+    // The stores have created their tables (waiting for the lock like any start-up); from
+    // here on they wait off the event loop.
+    if (storesSqlite) storesSqlite.pragma('busy_timeout = 0');
 
     const sms = options.sms ?? createSmsProvider(config, log);
     const queueOptions = {

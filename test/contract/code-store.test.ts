@@ -631,12 +631,13 @@ codeStoreContract('SQLite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'meiduo-code-store-'));
   const path = join(dir, 'store.sqlite3');
   const clock = fakeClock();
-  const dbs: SqliteDatabase[] = [openSqlite(path)];
+  // As the service opens the stores' connection: a writer waits for the lock on a timer.
+  const dbs: SqliteDatabase[] = [openSqlite(path, { busyTimeoutMs: 0 })];
   return {
     store: createSqliteCodeStore(dbs[0] as SqliteDatabase, clock),
     peers: async (count) =>
       Array.from({ length: count }, () => {
-        const db = openSqlite(path);
+        const db = openSqlite(path, { busyTimeoutMs: 0 });
         dbs.push(db);
         return createSqliteCodeStore(db, clock);
       }),
@@ -678,7 +679,7 @@ const RACER = `
 import { openSqlite } from '${new URL('../../src/adapters/sqlite.ts', import.meta.url).href}';
 import { createSqliteCodeStore } from '${new URL('../../src/adapters/code-store/sqlite.ts', import.meta.url).href}';
 const [path, count] = [process.env.RACE_DB, Number(process.env.RACE_COUNT)];
-const store = createSqliteCodeStore(openSqlite(path), { nowMs: () => Date.now() });
+const store = createSqliteCodeStore(openSqlite(path, { busyTimeoutMs: 0 }), { nowMs: () => Date.now() });
 process.stdout.write('ready\\n');
 await new Promise((resolve) => process.stdin.once('data', resolve));
 const taken = [];

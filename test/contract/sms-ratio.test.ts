@@ -275,12 +275,12 @@ ratioSuite('SQLite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'meiduo-ratio-'));
   const path = join(dir, 'store.sqlite3');
   const clock = { nowMs: () => Date.UTC(2026, 11, 4, 12) };
-  const dbs = [openSqlite(path)];
+  const dbs = [openSqlite(path, { busyTimeoutMs: 0 })];
   return {
     store: createSqliteCodeStore(dbs[0] as ReturnType<typeof openSqlite>, clock),
     peers: (count) =>
       Array.from({ length: count }, () => {
-        const db = openSqlite(path);
+        const db = openSqlite(path, { busyTimeoutMs: 0 });
         dbs.push(db);
         return createSqliteCodeStore(db, clock);
       }),

@@ -19,7 +19,7 @@ import {
   ratioFields,
   scopeCounts,
 } from '../../domain/sms-abuse.js';
-import type { SqliteDatabase } from '../sqlite.js';
+import { type SqliteDatabase, whenUnlocked } from '../sqlite.js';
 
 /** Expired rows are invisible at once; they are physically removed at most this often. */
 const PURGE_INTERVAL_MS = 60_000;
@@ -50,7 +50,11 @@ function sameSecret(guess: string, stored: string): boolean {
  * read-then-write runs in an IMMEDIATE transaction, which takes the file's write lock before
  * reading, so that several processes sharing the file cannot interleave inside it.
  */
-export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeStore {
+export function createSqliteCodeStore(
+  db: SqliteDatabase,
+  clock: Clock,
+  { lockWaitMs = 5000 }: { lockWaitMs?: number } = {},
+): CodeStore {
   db.exec(`
     CREATE TABLE IF NOT EXISTS meiduo_users_kv (
       key TEXT NOT NULL PRIMARY KEY,
@@ -113,11 +117,16 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
   };
 
   let lastPurgeMs = Number.NEGATIVE_INFINITY;
+  /** Housekeeping after a write; a failure (another writer) waits for a later write. */
   const maybePurge = (nowMs: number): void => {
     if (nowMs - lastPurgeMs < PURGE_INTERVAL_MS) return;
-    lastPurgeMs = nowMs;
-    purgeExpired.run(nowMs, PURGE_BATCH);
-    purgeRatio.run(nowMs, PURGE_BATCH);
+    try {
+      purgeExpired.run(nowMs, PURGE_BATCH);
+      purgeRatio.run(nowMs, PURGE_BATCH);
+      lastPurgeMs = nowMs;
+    } catch {
+      // Expired rows are already invisible; the write the caller asked for has been made.
+    }
   };
 
   /** The first scope over its threshold (1-based), or 0; a verified mobile is never over. */
@@ -246,16 +255,22 @@ export function createSqliteCodeStore(db: SqliteDatabase, clock: Clock): CodeSto
     }
   });
 
-  /** Runs one step; a failing database (locked past the busy timeout, closed, I/O) is a 503. */
-  const guarded = <T>(step: (nowMs: number) => T, write: boolean): Promise<T> => {
+  /**
+   * Runs one step, again while another process holds the write lock (whenUnlocked); a
+   * database that stays locked past `lockWaitMs`, is closed or fails is a 503.
+   */
+  const guarded = async <T>(step: (nowMs: number) => T, write: boolean): Promise<T> => {
+    let nowMs = 0;
     try {
-      const nowMs = clock.nowMs();
-      const result = step(nowMs);
+      const result = await whenUnlocked(() => {
+        nowMs = clock.nowMs();
+        return step(nowMs);
+      }, lockWaitMs);
       if (write) maybePurge(nowMs);
-      return Promise.resolve(result);
+      return result;
     } catch (err) {
       // A RangeError is the caller's bug (a bad lifetime), not an unavailable store.
-      return Promise.reject(err instanceof RangeError ? err : new DependencyError('code-store', err));
+      throw err instanceof RangeError ? err : new DependencyError('code-store', err);
     }
   };
 

@@ -1,6 +1,6 @@
 import { DependencyError } from '../../domain/errors.js';
 import type { Clock, SessionRecord, SessionStore } from '../../domain/ports.js';
-import type { SqliteDatabase } from '../sqlite.js';
+import { type SqliteDatabase, whenUnlocked } from '../sqlite.js';
 
 /** Expired sessions are invisible at once; they are physically removed at most this often. */
 const PURGE_INTERVAL_MS = 60_000;
@@ -40,7 +40,11 @@ function toRecord(row: Row): SessionRecord {
  * user so that all of a user's sessions can be ended at once. Expiry follows the injected
  * clock: a record whose absolute expiry has passed is absent.
  */
-export function createSqliteSessionStore(db: SqliteDatabase, clock: Clock): SessionStore {
+export function createSqliteSessionStore(
+  db: SqliteDatabase,
+  clock: Clock,
+  { lockWaitMs = 5000 }: { lockWaitMs?: number } = {},
+): SessionStore {
   // Web processes open the file at the same time: the table and the columns added to an older
   // file are checked and made in one IMMEDIATE transaction, so two processes never both find a
   // column missing and both add it ("duplicate column name").
@@ -112,18 +116,27 @@ export function createSqliteSessionStore(db: SqliteDatabase, clock: Clock): Sess
   });
 
   let lastPurgeMs = Number.NEGATIVE_INFINITY;
-  const guarded = <T>(step: (nowMs: number) => T, write: boolean): Promise<T> => {
+  /** Runs one step, again while another process holds the write lock (whenUnlocked). */
+  const guarded = async <T>(step: (nowMs: number) => T, write: boolean): Promise<T> => {
+    let nowMs = 0;
+    let result: T;
     try {
-      const nowMs = clock.nowMs();
-      const result = step(nowMs);
-      if (write && nowMs - lastPurgeMs >= PURGE_INTERVAL_MS) {
-        lastPurgeMs = nowMs;
-        purgeExpired.run(nowMs, PURGE_BATCH);
-      }
-      return Promise.resolve(result);
+      result = await whenUnlocked(() => {
+        nowMs = clock.nowMs();
+        return step(nowMs);
+      }, lockWaitMs);
     } catch (err) {
-      return Promise.reject(new DependencyError('session-store', err));
+      throw new DependencyError('session-store', err);
     }
+    if (write && nowMs - lastPurgeMs >= PURGE_INTERVAL_MS) {
+      try {
+        purgeExpired.run(nowMs, PURGE_BATCH);
+        lastPurgeMs = nowMs;
+      } catch {
+        // Expired sessions are already invisible; a later write removes them.
+      }
+    }
+    return result;
   };
 
   return {

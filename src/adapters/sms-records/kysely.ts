@@ -9,6 +9,7 @@ import type {
 } from '../../domain/ports.js';
 import type { ListEntry, ListKind, ListName } from '../../domain/sms-abuse.js';
 import { DECISIONS_TABLE, DELIVERIES_TABLE, LISTS_TABLE } from '../../migrations/002_sms_abuse.js';
+import { isSqliteBusy } from '../sqlite.js';
 import type { UserDatabase } from '../user-repository/connection.js';
 
 /*
@@ -65,7 +66,7 @@ async function guarded<T>(step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (err) {
-    if ((err as { code?: unknown }).code === 'SQLITE_BUSY') throw new StoreBusyError(err);
+    if (isSqliteBusy(err)) throw new StoreBusyError(err);
     throw new DependencyError('database', err);
   }
 }
