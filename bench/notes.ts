@@ -4,61 +4,63 @@
  */
 export const NOTES: Record<string, string> = {
   'vs-sms':
-    'Profiled (--cpu-prof, Redis commandstats, bench/diag/sms.ts with CPU per request): one ' +
-    'request costs ~270 µs of web-process CPU without its share of the worker (the EVALSHA that ' +
-    'now also writes the job, the HTTP answer and the log line are three loopback writes; on ' +
-    'this VM each wakes its peer and costs tens of µs), the in-process worker ~125 µs more per ' +
-    'job (BullMQ’s move-to-finished, which fetches the next job, and the read of the code), ' +
-    'Redis ~130 µs and the load generator ~60 µs, all on the same 2 cores. Without the worker ' +
-    '(RUN_WORKER=false) a pair of web processes answers ~4,400 req/s here. With ' +
-    'WORKER_CONCURRENCY=32 the worker keeps up with what the web processes accept (the ' +
-    'end-to-end row); a worker held back to favour requests would meet this row and fail that ' +
-    'one. Django’s figure moves with the machine (389–548 req/s in this session’s runs).',
+    'Profiled (--cpu-prof, Redis commandstats, bench/diag/sms.ts with the CPU of every process): ' +
+    'one SMS costs ~435 µs of web-process CPU with its share of the in-process worker, ~150 µs ' +
+    'of Redis and ~75 µs of the load generator, ~660 µs on the same 2 cores (~3,000/s); 10× ' +
+    'Django (~4,800/s) needs ≤ 410 µs in all. Without the worker (RUN_WORKER=false) the web ' +
+    'processes answer ~5,100 req/s. The request already takes one round trip (the issue script ' +
+    'writes the job with BullMQ’s add script, ~63 µs inside Redis) and one batched log line; ' +
+    'the worker’s profile is ~37 % socket writes (its two commands per job, each a syscall of ' +
+    'tens of µs on this VM), ~20 % BullMQ’s move-to-finished and job parsing, ~7 % GC. Tried and ' +
+    'dropped: ioredis auto-pipelining (web CPU +10–50 %), a larger young generation (GC 13 → 7 % ' +
+    'of the main thread, but +20–25 MB per process against the RSS budget). Reaching 10× here ' +
+    'would take a queue cheaper per job than BullMQ, which production deployments rely on.',
   'vs-register':
     'Both sides are bound by PBKDF2 260,000 on 2 cores; ours runs it through native/pbkdf2 (two ' +
     'SHA-256 compressions per iteration, 24 ms against node:crypto’s 50 ms and Python’s 58 ms).',
   'vs-endToEnd':
-    'Bound by the CPU per SMS (see the /sms_codes/ row): requested and sent now keep pace (a ' +
-    'backlog of a few hundred at the end of 30 s, sent within 0.5 s), where with 16 jobs in ' +
-    'flight per worker the backlog grew by ~1,000 a second. Celery’s 2 workers keep up with ' +
-    'gunicorn’s much lower request rate.',
+    'Bound by the CPU per SMS (see the /sms_codes/ row): requested and sent keep pace, the ' +
+    'in-process workers sending what the web processes accept. Celery’s 2 workers keep up with ' +
+    'gunicorn’s much lower request rate. The two rounds of this row differ by up to 25 % on ' +
+    'this VM.',
   sms:
     'One Redis round trip (the issue script also writes the job, BullMQ’s add script included), ' +
-    'a decision record and one log line per request, against a hello-world ' +
-    'that does none of them; see the /sms_codes/ row against Django for where the time goes.',
+    'a decision record and one log line per request, against a hello-world that does none of ' +
+    'them; see the /sms_codes/ row against Django for where the time goes.',
   'vs-image':
-    'The renderer is 28 % faster than at the start of this session (drawing ~280 → ~120 µs; ' +
-    'Skia’s JPEG encoder, without SIMD in @napi-rs/canvas, is now ~60 % of an image). Per image ' +
-    'the route also costs ~480 µs on the event loops (the Redis write, the answer, the log line, ' +
-    'the hand-over to the captcha thread and back, each a wake-up of another thread or process ' +
-    'on this VM) and ~250 µs of the load generator, beside the captcha threads on the same 2 ' +
-    'cores; the ratio moved from 1.8× to 2.3× on this machine this session.',
+    'Per image the route costs the drawing and the JPEG (~290 µs on a captcha thread, libjpeg-' +
+    'turbo through native/jpeg; Skia’s encoder took ~530 µs), and on the event loop the Redis ' +
+    'write, the answer and the hand-over to the captcha thread and back, each a syscall that ' +
+    'wakes another thread or process on this VM.',
   image:
-    'The renderer baseline is one thread with nothing beside it (now ~3,300 images/s); the route ' +
-    'renders on one nice-5 pool thread per web process, sharing 2 cores with the event loops, ' +
-    'Redis or SQLite and the load generator: see the row against Django for the cost per image.',
+    'The renderer baseline is one thread with nothing beside it (~4,800 images/s with ' +
+    'libjpeg-turbo); the route renders on nice-5 pool threads sharing 2 cores with the event ' +
+    'loops, Redis or SQLite and the load generator, and each image adds an HTTP answer, a store ' +
+    'write and a thread hand-over that the baseline does not pay.',
   register: 'Hash-bound: the route adds the code check, the insert and the session to each hash.',
   login: 'Hash-bound, as /register/.',
   'vs-login': 'Hash-bound on both sides, as /register/ against Django.',
   'captcha-p99':
-    'The cold start is gone (threads started, and 16 images drawn in each captcha thread, before ' +
-    'the process listens; the route warmed before the probe). What is left are a few 30–90 ms ' +
-    'stalls in 160 probes when the machine is busy: on the embedded default the image code write ' +
-    'waits for another web process’s SQLite write lock (SQLite’s busy handler sleeps 1, 2, 5, 10 ' +
-    '… ms), and the captcha threads (nice 5) share 2 cores with the hash threads, two event ' +
-    'loops, the load generator and the databases. bench/diag/probe.ts lists every latency.',
+    'The median probe takes 3 ms; the p99 of ~160 probes is the second-slowest, a stall of a few ' +
+    'tens of ms when every core is busy: the captcha threads (nice 5) share 2 cores with the hash ' +
+    'threads (nice 10), two event loops, the load generator and the database (PostgreSQL ' +
+    'backends, or the SQLite file whose write lock the stores now wait for on a timer instead ' +
+    'of in the event loop). The same code measured 41 ms on Redis + PostgreSQL in an earlier ' +
+    'run; bench/diag/probe.ts lists every latency.',
   'queue-throughput':
-    'The burst is bound by the CPU of the whole machine, not by a setting: BullMQ runs two Lua ' +
-    'scripts per job (add; move-to-finished, which also fetches the next job), removes completed ' +
-    'jobs, and the worker reads the code and writes one log line per job. The results list the CPU ' +
-    'per job of the Redis server, the worker processes and the producer; 5,000 jobs/s on 2 cores ' +
-    'needs at most 400 µs in all. Batching the producer’s adds would raise the figure but not what ' +
-    'the service does (one add per /sms_codes/), so the bench does not.',
+    'Bound by the CPU of the whole machine, not by a setting: per job ~115 µs of Redis (BullMQ’s ' +
+    'add and move-to-finished scripts), ~210 µs of the worker processes and ~90 µs of the ' +
+    'producer, ~415 µs on 2 cores (the results list the split). Worker concurrency 4, 8 and 32 ' +
+    'measured the same (4,130–4,530 jobs/s). The worker’s profile is ~37 % socket writes: two ' +
+    'commands per job (move-to-finished, which also fetches the next job, and the read of the ' +
+    'code, which the job does not carry so that no code waits in BullMQ’s job hashes). 5,610 ' +
+    'jobs/s was measured on a quieter run of the same code. Batching the producer’s adds would ' +
+    'raise the figure but not what the service does (one add per /sms_codes/), so the bench ' +
+    'does not.',
   'queue-latency': 'Enqueue-to-send waits behind the jobs in hand: see the throughput row.',
   'peak-rss':
     'V8 sized the old generation from the machine’s memory and let it grow to ~100 MB with ~35 MB ' +
-    'live; `npm start` now runs node with --max-old-space-size=256 (220–260 → 165–170 MB under ' +
-    'SMS load). Hash threads do not load the captcha renderer and pool threads run with small ' +
-    'V8 heaps.',
+    'live; `npm start` runs node with --max-old-space-size=256. Hash threads do not load the ' +
+    'captcha renderer and pool threads run with small V8 heaps.',
   'rss-repeat': 'The two mixed runs differ in what the machine was doing; each is a fresh process.',
 };

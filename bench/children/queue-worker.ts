@@ -4,18 +4,20 @@
  * sends nothing and reports when each message would have gone out. Send times go to the
  * parent over IPC in batches: [mobile, epoch ms with sub-ms precision].
  */
-import pino from 'pino';
 import { createRedisCodeStore } from '../../src/adapters/code-store/redis.js';
 import { createBullmqQueue } from '../../src/adapters/job-queue/bullmq.js';
 import { connectRedis } from '../../src/adapters/redis.js';
 import type { SendOutcome, SmsProvider } from '../../src/domain/ports.js';
 import { createSendSmsHandler } from '../../src/jobs/send-sms.js';
+import { createLogger } from '../../src/logger.js';
 
 const url = process.env.QUEUE_URL as string;
 const prefix = process.env.QUEUE_PREFIX as string;
 const concurrency = Number(process.env.QUEUE_CONCURRENCY);
-// As src/worker.ts: info level to stdout (the parent sends it to /dev/null).
-const log = pino({ level: 'info', base: { process: 'worker' } });
+// As src/worker.ts: the service's logger (lines batched to stdout) at info; the parent sends
+// stdout to /dev/null.
+const settings = { LOG_LEVEL: 'info' } as Parameters<typeof createLogger>[0];
+const log = createLogger(settings, undefined, { pretty: false }).child({ process: 'worker' });
 
 let sent: Array<[string, number]> = [];
 const flush = () => {
