@@ -398,7 +398,7 @@ function versusTable(v: VersusResults, goals: VersusGoals | undefined): TableSpe
         rate(mean(row.django)),
         rate(mean(row.ours)),
         Number.isFinite(ratio)
-          ? `${fmt(ratio, ratio < 10 ? 2 : 0)}×${row.lowerIsBetter ? ' better' : ''}`
+          ? `${fmt(ratio, ratio < 10 || goal !== undefined ? 2 : 0)}×${row.lowerIsBetter ? ' better' : ''}`
           : '— (a round without successes)',
         goal === undefined ? '' : `≥ ${fmt(goal, 1)}× ${ratio >= goal ? '(met)' : '(**missed**)'}`,
       ];
