@@ -384,6 +384,14 @@ describe.each(databases)('two web processes and two workers on one Redis and $na
       const stored = await d.redis.mget(mobiles.map((m) => `sms_${m}`));
       expect(mobiles.filter((m, i) => perMobile.get(m)?.some((s) => s.code !== stored[i]))).toEqual([]);
 
+      // Log lines leave in batches (src/stdout.ts) while the console provider's SMS lines are
+      // printed at once: wait until the survivor has logged the end of every job it printed.
+      const survivorEnds = () => survivor.logs.filter((l) => String(l.msg).startsWith('sms job finished'));
+      await waitFor(
+        'the survivor to log every job it sent',
+        () => survivorEnds().length >= survivor.sms.length,
+      );
+
       // The killed worker's jobs in hand: the survivor found them stalled and ran them again.
       const after = survivor.logs.filter((l) => (l.time ?? 0) >= killedAtMs);
       const stalled = new Set(

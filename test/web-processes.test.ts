@@ -133,8 +133,11 @@ describe('WEB_CONCURRENCY web processes', () => {
       const info = await call(port, 'GET', '/info/', jar);
       expect(info.json.info_data).toMatchObject({ username, mobile: MOBILE });
     }
-    const served = new Set(web.logs.filter((l) => l.msg === 'request completed').map((l) => l.pid as number));
-    expect([...served].sort()).toEqual([...processes].sort());
+    // Access lines leave each process in batches (src/stdout.ts): wait for every process's.
+    const served = () =>
+      [...new Set(web.logs.filter((l) => l.msg === 'request completed').map((l) => l.pid as number))].sort();
+    await waitFor('a request line from every web process', () => served().length === processes.length, 5_000);
+    expect(served()).toEqual([...processes].sort());
 
     // A web process that dies is started again; the port keeps answering meanwhile.
     const victim = processes[0] as number;
