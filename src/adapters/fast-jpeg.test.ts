@@ -52,8 +52,10 @@ describe.skipIf(!(await has('jpeg-addon')))('the native JPEG addon (libjpeg-turb
       // Both lossy at quality 85 (4:2:0): a few levels apart on average, nothing a person sees.
       expect(meanDifference(await decoded(fast), await decoded(skia)), text).toBeLessThan(3);
       expect(Math.abs(fast.length - skia.length) / skia.length, text).toBeLessThan(0.25);
-      // And both close to the composed pixels themselves.
-      expect(meanDifference(await decoded(fast), pixels), text).toBeLessThan(6);
+      // And no further from the composed pixels than Skia's own JPEG (each drawing's noise
+      // differs, so the bound is Skia's error on the same drawing: 5–7 levels, ours within 1 %).
+      const fastError = meanDifference(await decoded(fast), pixels);
+      expect(fastError, text).toBeLessThan(meanDifference(await decoded(skia), pixels) * 1.1);
     }
   });
 
