@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon } from './native-addon.js';
 
 /*
  * JPEG encoding of RGBA pixels through native/jpeg, the addon `npm install` builds
@@ -14,30 +13,17 @@ interface JpegAddon {
   encodeRgba(pixels: Uint8Array | Uint8ClampedArray, width: number, height: number, quality: number): Buffer;
 }
 
-/** src/adapters and dist/adapters are both two levels below the package root. */
-export const FAST_JPEG_PATH = fileURLToPath(
-  new URL('../../native/jpeg/build/Release/jpeg.node', import.meta.url),
+const loaded = loadNativeAddon<JpegAddon>(
+  'jpeg',
+  'npm install builds it when libturbojpeg0-dev is installed',
 );
-
-function load(): { addon: JpegAddon | undefined; reason: string } {
-  try {
-    return { addon: createRequire(import.meta.url)(FAST_JPEG_PATH) as JpegAddon, reason: 'loaded' };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'MODULE_NOT_FOUND'
-        ? 'not built (npm install builds it when libturbojpeg0-dev is installed; see scripts/build-native.mjs)'
-        : `failed to load: ${err instanceof Error ? err.message : String(err)}`;
-    return { addon: undefined, reason };
-  }
-}
-
-const { addon, reason } = load();
+const { addon } = loaded;
+export const FAST_JPEG_PATH = loaded.path;
 
 /** Whether the native encoder is in use (for the start-up log and tests). */
 export const fastJpegAvailable = addon !== undefined;
 /** Why it is not, when it is not. */
-export const fastJpegStatus = reason;
+export const fastJpegStatus = loaded.status;
 
 /** The addon's encoder (4:2:0, RGBA in with the alpha ignored), or undefined without it. */
 export const encodeRgbaJpeg: JpegAddon['encodeRgba'] | undefined = addon?.encodeRgba;

@@ -1,6 +1,5 @@
 import { pbkdf2Sync } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon } from './native-addon.js';
 
 /*
  * PBKDF2-HMAC-SHA256 through native/pbkdf2, the addon `npm install` builds
@@ -15,31 +14,14 @@ interface Pbkdf2Addon {
   pbkdf2Sha256(password: Uint8Array, salt: Uint8Array, iterations: number, keyLength: number): Buffer;
 }
 
-/** src/adapters and dist/adapters are both two levels below the package root. */
-export const FAST_PBKDF2_PATH = fileURLToPath(
-  new URL('../../native/pbkdf2/build/Release/pbkdf2.node', import.meta.url),
-);
-
-function load(): { addon: Pbkdf2Addon | undefined; reason: string } {
-  try {
-    const addon = createRequire(import.meta.url)(FAST_PBKDF2_PATH) as Pbkdf2Addon;
-    return { addon, reason: 'loaded' };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'MODULE_NOT_FOUND'
-        ? 'not built (npm install builds it; see scripts/build-native.mjs)'
-        : `failed to load: ${err instanceof Error ? err.message : String(err)}`;
-    return { addon: undefined, reason };
-  }
-}
-
-const { addon, reason } = load();
+const loaded = loadNativeAddon<Pbkdf2Addon>('pbkdf2', 'npm install builds it');
+const { addon } = loaded;
+export const FAST_PBKDF2_PATH = loaded.path;
 
 /** Whether the native addon is in use (for the start-up log and tests). */
 export const fastPbkdf2Available = addon !== undefined;
 /** Why it is not, when it is not. */
-export const fastPbkdf2Status = reason;
+export const fastPbkdf2Status = loaded.status;
 
 /** PBKDF2-HMAC-SHA256; throws on bad arguments either way. */
 export const pbkdf2Sha256: Pbkdf2Addon['pbkdf2Sha256'] = addon
