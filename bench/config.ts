@@ -116,12 +116,11 @@ export const QUEUE = {
   steadySeconds: QUICK ? 2 : 8,
 } as const;
 
-/** The targets of the issue, as fractions of the baseline measured in the same run. */
+/**
+ * The targets of issue 11. Ratios to own baselines (hello-world, renderer, hasher) are
+ * reported beside them as explanation and meet no target.
+ */
 export const TARGETS = {
-  smsCodesVsHello: 0.35,
-  imageCodesVsRenderer: 0.7,
-  registerVsHasher: 0.7,
-  loginVsHasher: 0.7,
   captchaP99UnderRegisterMs: 50,
   queueJobsPerSecond: 5000,
   queueP99Ms: 50,

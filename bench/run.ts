@@ -16,7 +16,14 @@ import { cleanBenchRedis, redisKeyCount } from './lib/fixtures.js';
 import { load } from './lib/load.js';
 import { RESULTS_DIR, ROOT, runTsChild, startNode } from './lib/process.js';
 import { type QueueResults, runQueue } from './queue.js';
-import { type Baselines, type BenchResults, evaluateTargets, terminalReport, writeDocs } from './report.js';
+import {
+  type Baselines,
+  type BenchResults,
+  evaluateTargets,
+  ownBaselineRatios,
+  terminalReport,
+  writeDocs,
+} from './report.js';
 import { runVersus, type VersusResults } from './versus.js';
 
 const wanted = (part: string) => ONLY.length === 0 || ONLY.includes(part);
@@ -148,7 +155,11 @@ async function main(): Promise<void> {
     backends,
     queue,
   };
-  const results: BenchResults = { ...partial, targets: evaluateTargets(partial, TARGETS) };
+  const results: BenchResults = {
+    ...partial,
+    targets: evaluateTargets(partial, TARGETS),
+    explanations: ownBaselineRatios(partial),
+  };
 
   process.stdout.write(`\n${terminalReport(results)}\n`);
   mkdirSync(RESULTS_DIR, { recursive: true });

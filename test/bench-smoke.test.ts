@@ -8,10 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SERVICE_ENV, TARGETS } from '../bench/config.js';
+import type { BackendResults } from '../bench/http.js';
 import { load } from '../bench/lib/load.js';
 import { ROOT, startNode } from '../bench/lib/process.js';
 import { sentCounter } from '../bench/lib/sent-counter.js';
-import { type BenchResults, evaluateTargets, replaceReadmeSection, targetsSvg } from '../bench/report.js';
+import {
+  type BenchResults,
+  evaluateTargets,
+  ownBaselineRatios,
+  readmeSection,
+  replaceReadmeSection,
+  targetsSvg,
+} from '../bench/report.js';
 import type { VersusRun, VersusSide } from '../bench/versus.js';
 
 describe('bench harness', () => {
@@ -137,6 +145,58 @@ describe('bench harness', () => {
     expect(byId.get('vs-sms')?.value).toBeNaN();
     expect(byId.get('vs-sms')?.met).toBe(false);
     expect(byId.get('vs-register')?.value).toBeCloseTo(1);
+  });
+
+  it('reports each run against its own baseline as a share, and counts none of them as a target', () => {
+    const run = (perSecond: number, baseline: number) =>
+      ({
+        requestsPerSecond: perSecond,
+        p50Ms: 1,
+        p99Ms: 2,
+        errors: 0,
+        peakRssMb: 100,
+        exhausted: false,
+        baseline: { kind: 'hello', samples: [baseline, baseline], perSecond: baseline },
+      }) as unknown as BackendResults['image'];
+    const probe = { requestsPerSecond: 20, p50Ms: 2, p99Ms: 30 } as BackendResults['responsiveness']['probe'];
+    const backend: BackendResults = {
+      name: 'redis-postgres',
+      label: 'Redis + PostgreSQL',
+      image: run(2500, 5000),
+      sms: run(4000, 16000),
+      register: run(120, 100),
+      login: run(90, 100),
+      responsiveness: { probe, register: probe, peakRssMb: 100 },
+      mixed: [],
+    };
+    const results: Omit<BenchResults, 'targets'> = {
+      machine: {
+        date: '2026-01-01 00:00',
+        node: process.versions.node,
+        cpus: 2,
+        cpuModel: 'test',
+        loadAtStart: [0, 0, 0],
+        loadAtEnd: [0, 0, 0],
+        quick: true,
+        durationSeconds: 1,
+        connections: 1,
+      },
+      baselines: { hello: { requestsPerSecond: 16000 }, captchaPerSecond: 5000, hashesPerSecond: 100 },
+      backends: [backend],
+      queue: undefined,
+    } as Omit<BenchResults, 'targets'>;
+    const explanations = ownBaselineRatios(results);
+    expect(explanations.map((e) => [e.id, Math.round(e.percent)])).toEqual([
+      ['sms-redis-postgres', 25],
+      ['image-redis-postgres', 50],
+      ['register-redis-postgres', 120],
+      ['login-redis-postgres', 90],
+    ]);
+    const targets = evaluateTargets(results, TARGETS);
+    expect(targets.map((t) => t.id)).toEqual(['captcha-p99-redis-postgres', 'peak-rss']);
+    const section = readmeSection({ ...results, targets, explanations });
+    expect(section).toContain('2 of 2 targets met');
+    expect(section).toMatch(/\| GET \/image_codes\/ on Redis \+ PostgreSQL vs renderer alone \| 50\.0 % \|/);
   });
 
   it('puts the bench section into the README in place of the old one, leaving the rest', () => {
