@@ -309,6 +309,12 @@ export interface JobInfo {
   maxAttempts: number;
   /** When the job was accepted (ms since the epoch): the metrics' job latency starts here. */
   enqueuedAtMs?: number;
+  /**
+   * Whether this run still holds the job, asked right before an irreversible step (the send).
+   * A queue that can hand a job to another run (BullMQ, after its lock lapsed) answers false
+   * then; absent where no other run can exist (the in-process queue).
+   */
+  stillHeld?: () => Promise<boolean>;
 }
 
 /** Jobs by state, for the admin API and the queue-depth metric. */

@@ -67,6 +67,14 @@ export function createSendEmailHandler(deps: SendEmailDeps): JobHandler<EmailJob
       return { kind: 'skipped', provider: provider.name, detail: 'email already verified' };
     const token = await tokens.issue(user.id, job.email);
     const message = verificationMessage(user.username, job.email, `${verifyUrl}${token}`, ttlHours);
+    // As the SMS job: a run that lost its job leaves the send to the run that has it now.
+    if (info.stillHeld && !(await info.stillHeld())) {
+      return {
+        kind: 'skipped',
+        provider: provider.name,
+        detail: 'the job passed to another run before the send',
+      };
+    }
     return provider.send({ to: job.email, ...message, idempotencyKey: info.id });
   };
 }

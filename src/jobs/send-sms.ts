@@ -88,6 +88,11 @@ export function createSendSmsHandler(deps: SendSmsDeps): SmsJobHandler {
       // A mobile-change code is stored as `{user id}:{code}`, binding it to its user.
       code = stored.slice(stored.lastIndexOf(':') + 1);
     }
+    // A run that lost its job (a Redis outage longer than the lock) leaves the send to the
+    // run that has it now: the same code is not sent twice.
+    if (info.stillHeld && !(await info.stillHeld())) {
+      return { kind: 'skipped', provider: sms.name, detail: 'the job passed to another run before the send' };
+    }
     return sms.send({
       mobile: job.mobile,
       code,

@@ -687,3 +687,63 @@ describe.skipIf(!redisHere)('BullMQ queue shutdown with a job that does not fini
     }
   });
 });
+
+describe.skipIf(!redisHere)('BullMQ queue after a lock lapsed during a run', () => {
+  it('the run that lost its job sends nothing, and the run that has it now sends the code once', async () => {
+    const prefix = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
+    // lockCheckAfterMs 0: every run asks before its send (by default only runs older than half the lock).
+    const fast = { lockDurationMs: 1000, stalledIntervalMs: 300, lockCheckAfterMs: 0 };
+    const { log, lines, ends } = captureLog();
+    const queue = createBullmqQueue({
+      connection: connectRedis(REDIS_URL, 'queue', log),
+      prefix,
+      log,
+      attempts: 3,
+      backoffMs: 20,
+      ...fast,
+    });
+    const redis = new Redis(REDIS_URL);
+    const sent: string[] = [];
+    let reads = 0;
+    try {
+      const mobile = randomMobile();
+      queue.startWorker(
+        createSendSmsHandler({
+          // The first read of the code outlives the job's lock, as a read waiting out a Redis
+          // outage longer than the lock would: the lock is gone when it returns.
+          codeStore: {
+            get: async () => {
+              if (reads++ === 0) {
+                const locks = await redis.keys(`${prefix}:${SEND_SMS_JOB}:*:lock`);
+                if (locks.length > 0) await redis.del(...locks);
+              }
+              return '246810';
+            },
+          } as unknown as Parameters<typeof createSendSmsHandler>[0]['codeStore'],
+          sms: {
+            name: 'recording',
+            send: async (message) => {
+              sent.push(`${message.mobile}:${message.code}`);
+              return { kind: 'ok', provider: 'recording' };
+            },
+          },
+          log,
+          codeTtlSeconds: 300,
+          testNumbers: new Map(),
+        }),
+        1,
+      );
+      await queue.enqueue({ mobile, purpose: 'register' });
+      await waitFor('the run after the lapse to end', () => ends().length === 1, 10_000);
+      expect(reads).toBe(2);
+      expect(sent).toEqual([`${mobile}:246810`]);
+      expect(lines.filter((l) => l.msg.startsWith('sms job lost its lock before the send'))).toHaveLength(1);
+      expect(ends()[0]).toMatchObject({ mobile: masked(mobile), outcome: 'ok', repeat: true });
+    } finally {
+      await queue.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.unlink(...keys);
+      redis.disconnect();
+    }
+  });
+});

@@ -14,7 +14,11 @@
  * - Delivery is at least once. A worker killed mid-job holds its jobs only until its lock
  *   expires (`lockDurationMs`); the stalled check (every `stalledIntervalMs`) then hands them
  *   to another worker. Such a repeat is detected with a per-attempt start counter kept in the
- *   job's hash and logged as a possible duplicate send.
+ *   job's hash and logged as a possible duplicate send. A run that has lasted half its lock or
+ *   more (Redis unreachable while it read the code, say) asks Redis whether it still holds the
+ *   job before the send (JobInfo.stillHeld); when the lock lapsed meanwhile it sends nothing and
+ *   leaves the job to the run the stalled check starts, so an outage longer than the lock does
+ *   not send the same code twice.
  * - close() lets the worker finish the jobs in hand (bounded by `closeTimeoutMs`, after which
  *   their locks lapse and other workers take them over), then closes the connections.
  */
@@ -47,6 +51,12 @@ export interface BullmqQueueOptions {
   /** A lost worker's jobs are taken over after about this plus stalledIntervalMs. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /**
+   * A run older than this asks Redis whether it still holds its job before sending (default
+   * half of lockDurationMs: a younger run cannot have lost its lock, which spares the common
+   * case a round trip).
+   */
+  lockCheckAfterMs?: number;
   /** Longest wait for Redis to answer an add or a ping (after the readiness wait). */
   enqueueTimeoutMs?: number;
   /** Replicas that must hold a new job before enqueue succeeds (see awaitReplicas). */
@@ -114,6 +124,7 @@ export function createBullmqQueue<J>(
   const { connection: producer, prefix, log, attempts, backoffMs } = options;
   const o = { ...BULLMQ_DEFAULTS, ...stripUndefined(options) };
   const random = options.random ?? Math.random;
+  const lockCheckAfterMs = options.lockCheckAfterMs ?? o.lockDurationMs / 2;
   let closed = false;
 
   /** Ready now, or within the readiness wait; a closed queue refuses at once. */
@@ -128,20 +139,36 @@ export function createBullmqQueue<J>(
 
   const unavailable = (err: unknown) => new DependencyError('queue', err);
 
-  const runJob = async (job: Job, handler: JobHandler<J>): Promise<JobOutcome> => {
+  const runJob = async (job: Job, handler: JobHandler<J>, token: string | undefined): Promise<JobOutcome> => {
     const id = job.id as string;
     const data: J = kind.pick(job.data as J);
     const attempt = job.attemptsMade + 1;
+    const takenAtMs = job.processedOn ?? Date.now();
+    let lost = false;
+    const stillHeld = async (): Promise<boolean> => {
+      if (token === undefined || Date.now() - takenAtMs < lockCheckAfterMs) return true;
+      // Renews the lock when it is still ours; 0 when it lapsed (another run may have it).
+      lost = (await job.extendLock(token, o.lockDurationMs)) !== 1;
+      return !lost;
+    };
     // BullMQ counts every move to active; more starts than attempts means an earlier worker
     // was lost mid-job (stalled) and this run may repeat a send that already went out.
     const repeat = job.attemptsStarted > attempt;
     let outcome: JobOutcome;
     try {
       outcome = await Promise.resolve().then(() =>
-        handler(data, { id, attempt, maxAttempts: attempts, enqueuedAtMs: job.timestamp }),
+        handler(data, { id, attempt, maxAttempts: attempts, enqueuedAtMs: job.timestamp, stillHeld }),
       );
     } catch (err) {
       outcome = outcomeOfError(err);
+    }
+    if (lost) {
+      // BullMQ cannot end the job for a run without its lock: the stalled check hands it on.
+      log.warn(
+        { jobId: id, ...kind.logFields(data), attempt },
+        `${kind.label} job lost its lock before the send (Redis was out of reach longer than the lock); not sent by this run, the next run sends it`,
+      );
+      return outcome;
     }
     const disposition = dispose(outcome, attempt, attempts);
     const reason = (text: string) =>
@@ -257,7 +284,7 @@ export function createBullmqQueue<J>(
       // Workers wait for Redis (no request limit): they must outlive a Redis restart.
       const runner = duplicateRedis(producer, 'queue-worker', 'blocking');
       workerRedis = runner;
-      const w = new Worker(kind.name, (job) => runJob(job, handler), {
+      const w = new Worker(kind.name, (job, token) => runJob(job, handler, token), {
         connection: runner,
         prefix,
         concurrency: Math.max(1, Math.floor(concurrency)),
