@@ -22,6 +22,19 @@ import {
 } from '../bench/report.js';
 import type { VersusRun, VersusSide } from '../bench/versus.js';
 
+/** The machine line of the results the report tests build by hand. */
+const MACHINE: BenchResults['machine'] = {
+  date: '2026-01-01 00:00',
+  node: process.versions.node,
+  cpus: 2,
+  cpuModel: 'test',
+  loadAtStart: [0, 0, 0],
+  loadAtEnd: [0, 0, 0],
+  quick: true,
+  durationSeconds: 1,
+  connections: 1,
+};
+
 describe('bench harness', () => {
   it('measures a server child: requests answered without errors, a peak RSS', async () => {
     const hello = await startNode(
@@ -51,17 +64,7 @@ describe('bench harness', () => {
 
   it('judges the queue targets and draws a bar per target, red when missed', () => {
     const results: Omit<BenchResults, 'targets'> = {
-      machine: {
-        date: '2026-01-01 00:00',
-        node: process.versions.node,
-        cpus: 2,
-        cpuModel: 'test',
-        loadAtStart: [0, 0, 0],
-        loadAtEnd: [0, 0, 0],
-        quick: true,
-        durationSeconds: 1,
-        connections: 1,
-      },
+      machine: MACHINE,
       baselines: undefined,
       backends: [],
       queue: {
@@ -114,17 +117,7 @@ describe('bench harness', () => {
       peakRssMb: null,
     });
     const results: Omit<BenchResults, 'targets'> = {
-      machine: {
-        date: '2026-01-01 00:00',
-        node: process.versions.node,
-        cpus: 2,
-        cpuModel: 'test',
-        loadAtStart: [0, 0, 0],
-        loadAtEnd: [0, 0, 0],
-        quick: true,
-        durationSeconds: 1,
-        connections: 1,
-      },
+      machine: MACHINE,
       versus: {
         rounds: 2,
         connections: 50,
@@ -170,17 +163,7 @@ describe('bench harness', () => {
       mixed: [],
     };
     const results: Omit<BenchResults, 'targets'> = {
-      machine: {
-        date: '2026-01-01 00:00',
-        node: process.versions.node,
-        cpus: 2,
-        cpuModel: 'test',
-        loadAtStart: [0, 0, 0],
-        loadAtEnd: [0, 0, 0],
-        quick: true,
-        durationSeconds: 1,
-        connections: 1,
-      },
+      machine: MACHINE,
       baselines: { hello: { requestsPerSecond: 16000 }, captchaPerSecond: 5000, hashesPerSecond: 100 },
       backends: [backend],
       queue: undefined,
