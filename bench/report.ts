@@ -75,23 +75,6 @@ const fmt = (n: number, digits = 0): string =>
     : '—';
 const rate = (n: number) => fmt(n, n < 100 ? 1 : 0);
 
-function ownBaselineRatio(
-  id: string,
-  label: string,
-  measured: number,
-  baseline: number,
-  unit: string,
-  samples?: number[],
-): OwnBaselineRatio {
-  const bracket = samples ? ` (baseline before/after the run: ${samples.map(rate).join(' / ')})` : '';
-  return {
-    id,
-    label,
-    percent: (measured / baseline) * 100,
-    detail: `${rate(measured)} of ${rate(baseline)} ${unit}${bracket}`,
-  };
-}
-
 function limitTarget(
   id: string,
   label: string,
@@ -124,15 +107,23 @@ export function ownBaselineRatios(results: Omit<BenchResults, 'targets'>): OwnBa
   const out: OwnBaselineRatio[] = [];
   for (const be of results.backends) {
     const on = be.name === 'embedded' ? 'embedded' : 'Redis + PostgreSQL';
-    const vsOwnBaseline = (id: string, label: string, run: RunResult, fallback: number, unit: string) =>
-      ownBaselineRatio(
-        `${id}-${be.name}`,
+    const vsOwnBaseline = (
+      id: string,
+      label: string,
+      run: RunResult,
+      fallback: number,
+      unit: string,
+    ): OwnBaselineRatio => {
+      const baseline = run.baseline?.perSecond ?? fallback;
+      const samples = run.baseline?.samples;
+      const bracket = samples ? ` (baseline before/after the run: ${samples.map(rate).join(' / ')})` : '';
+      return {
+        id: `${id}-${be.name}`,
         label,
-        run.requestsPerSecond,
-        run.baseline?.perSecond ?? fallback,
-        unit,
-        run.baseline?.samples,
-      );
+        percent: (run.requestsPerSecond / baseline) * 100,
+        detail: `${rate(run.requestsPerSecond)} of ${rate(baseline)} ${unit}${bracket}`,
+      };
+    };
     if (be.name !== 'embedded') {
       out.push(
         vsOwnBaseline(

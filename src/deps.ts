@@ -86,37 +86,30 @@ export interface DepsOptions {
 export async function createDeps(config: Config, log: Logger, options: DepsOptions = {}): Promise<Deps> {
   const closers: Array<() => Promise<void>> = [];
   const clock = options.clock ?? systemClock;
-  let sqlite: SqliteDatabase | undefined;
-  const localSqlite = (): SqliteDatabase => {
-    if (!sqlite) {
-      mkdirSync(config.DATA_DIR, { recursive: true });
-      const db = openSqlite(localSqlitePath);
-      sqlite = db;
-      closers.push(async () => {
-        db.close();
-      });
-    }
-    return sqlite;
-  };
   const localSqlitePath =
     config.database.kind === 'sqlite' ? config.database.path : join(config.DATA_DIR, 'codes.sqlite3');
-  let storesSqlite: SqliteDatabase | undefined;
+  /** A connection to the local SQLite file, opened on first use and closed with the rest. */
+  const sqliteConnection = (): (() => SqliteDatabase) => {
+    let db: SqliteDatabase | undefined;
+    return () => {
+      if (!db) {
+        mkdirSync(config.DATA_DIR, { recursive: true });
+        const opened = openSqlite(localSqlitePath);
+        closers.push(async () => void opened.close());
+        db = opened;
+      }
+      return db;
+    };
+  };
+  const localSqlite = sqliteConnection();
   /**
    * The code and session stores' connection to the same file. It never waits for the write
    * lock in SQLite's busy handler, which would stall this process's event loop while another
    * web process writes; the stores wait on a timer instead (whenUnlocked). An in-memory
    * database exists once per connection: there the stores keep the one.
    */
-  const storesSqliteHandle = (): SqliteDatabase => {
-    if (localSqlitePath === ':memory:') return localSqlite();
-    if (!storesSqlite) {
-      mkdirSync(config.DATA_DIR, { recursive: true });
-      const db = openSqlite(localSqlitePath);
-      storesSqlite = db;
-      closers.push(async () => void db.close());
-    }
-    return storesSqlite;
-  };
+  const storesSqlite = localSqlitePath === ':memory:' ? localSqlite : sqliteConnection();
+  let storesDb: SqliteDatabase | undefined;
   try {
     const databaseOptions = {
       poolSize: config.DATABASE_POOL_SIZE,
@@ -163,7 +156,8 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
       const { createRedisCodeStore } = await import('./adapters/code-store/redis.js');
       codeStore = createRedisCodeStore(await redis(config.redis.verify, 'verify'), { acks });
     } else {
-      codeStore = createSqliteCodeStore(storesSqliteHandle(), clock);
+      storesDb = storesSqlite();
+      codeStore = createSqliteCodeStore(storesDb, clock);
     }
 
     let sessionStore: SessionStore;
@@ -173,12 +167,13 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
         keyPrefix: KEY_PREFIX,
       });
     } else {
-      sessionStore = createSqliteSessionStore(storesSqliteHandle(), clock);
+      storesDb = storesSqlite();
+      sessionStore = createSqliteSessionStore(storesDb, clock);
     }
 
     // The stores have created their tables (waiting for the lock like any start-up); from
     // here on they wait off the event loop.
-    if (storesSqlite) storesSqlite.pragma('busy_timeout = 0');
+    if (storesDb && storesSqlite !== localSqlite) storesDb.pragma('busy_timeout = 0');
 
     const sms = options.sms ?? createSmsProvider(config, log);
     const queueOptions = {
