@@ -7,15 +7,24 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createRedisCodeStore } from '../../src/adapters/code-store/redis.js';
 import { createBullmqQueue } from '../../src/adapters/job-queue/bullmq.js';
 import { connectRedis } from '../../src/adapters/redis.js';
-import type { CodeStore, IssueCodeInput, JobQueue, ScriptedEnqueue, SmsJob } from '../../src/domain/ports.js';
+import type {
+  CodeStore,
+  IssueCodeInput,
+  JobHandler,
+  JobOutcome,
+  JobQueue,
+  ScriptedEnqueue,
+  SmsJob,
+} from '../../src/domain/ports.js';
 import { imageCodeKey, sendFlagKey, smsCodeKey } from '../../src/domain/verification.js';
 import { BACKEND_URLS, has } from '../backends.js';
 import { buildTestApp, imageCode, NO_SEND_LIMITS, randomMobile, type TestApp, until } from '../helper.js';
+import { logSink } from '../log-sink.js';
 
 const URL_6 = `${BACKEND_URLS.redis}/6`;
 const silent = pino({ level: 'silent' });
@@ -38,15 +47,16 @@ describe.skipIf(!(await has('redis')))('the SMS job written by the issue step', 
     redis.disconnect();
   });
 
-  const openQueue = (sharesCodeStoreDatabase: boolean) => {
+  const openQueue = (sharesCodeStoreDatabase: boolean, more: { batchMax?: number; log?: Logger } = {}) => {
     prefix = `meiduo-users-test:${randomBytes(4).toString('hex')}`;
     queue = createBullmqQueue({
       connection: connectRedis({ kind: 'standalone', url: URL_6 }, 'queue', silent),
       prefix,
-      log: silent,
+      log: more.log ?? silent,
       attempts: 3,
       backoffMs: 10,
       sharesCodeStoreDatabase,
+      batchMax: more.batchMax,
     });
     return queue;
   };
@@ -143,6 +153,127 @@ describe.skipIf(!(await has('redis')))('the SMS job written by the issue step', 
     expect(await codeStore.get(smsCodeKey(mobile))).toBeNull();
     // The image code was spent all the same (one use).
     expect(await codeStore.get(input.imageKey)).toBeNull();
+  });
+
+  /** Issues a code for each mobile through the issue step; the codes by mobile. */
+  const issueAll = async (q: JobQueue, mobiles: string[]): Promise<Map<string, string>> => {
+    const codes = new Map<string, string>();
+    for (const mobile of mobiles) {
+      const input = await request(mobile);
+      const step = await q.scriptedEnqueue?.({ mobile, purpose: 'register' });
+      expect(await codeStore.issueCode({ ...input, enqueue: step })).toEqual({ kind: 'issued' });
+      codes.set(mobile, input.code);
+    }
+    return codes;
+  };
+
+  interface Send {
+    mobile: string;
+    code: string;
+    key: string;
+    attempt: number;
+  }
+
+  const recordingHandler = (sent: Send[], outcomeOf: (s: Send) => JobOutcome = () => ok) =>
+    (async (j, info) => {
+      const send = {
+        mobile: j.mobile,
+        code: (await codeStore.get(smsCodeKey(j.mobile))) ?? '',
+        key: info.id,
+        attempt: info.attempt,
+      };
+      sent.push(send);
+      return outcomeOf(send);
+    }) satisfies JobHandler<SmsJob>;
+  const ok: JobOutcome = { kind: 'ok', provider: 'test' };
+
+  it('carries SMS requested while its job waits (up to batchMax): each sent once, with its code and own key', async () => {
+    const q = openQueue(true, { batchMax: 3 });
+    const mobiles = Array.from({ length: 7 }, () => randomMobile());
+    const codes = await issueAll(q, mobiles);
+    // 7 SMS in 3 jobs: 3 + 3 + 1.
+    const jobs = [...(await jobHashes()).values()].map(
+      (h) => JSON.parse(h.data ?? '{}') as { more?: unknown[] },
+    );
+    expect(jobs.map((j) => 1 + (j.more?.length ?? 0)).sort()).toEqual([1, 3, 3]);
+    expect((await q.counts()).waiting).toBe(3);
+
+    const sent: Send[] = [];
+    q.startWorker(recordingHandler(sent), 4);
+    await until(() => (sent.length >= 7 ? true : undefined));
+    expect(sent.map((s) => s.mobile).sort()).toEqual([...mobiles].sort());
+    for (const s of sent) expect(s.code).toBe(codes.get(s.mobile));
+    // Each SMS has its own idempotency key for the vendor.
+    expect(new Set(sent.map((s) => s.key)).size).toBe(7);
+    await vi.waitFor(async () => {
+      expect(await redis.keys(`${prefix}:send-sms-code:*-*-*-*-*`)).toEqual([]);
+    });
+    expect(sent).toHaveLength(7);
+  });
+
+  it('never adds an SMS to a job a worker already holds: the next one gets a job of its own', async () => {
+    const q = openQueue(true);
+    const sent: Send[] = [];
+    q.startWorker(recordingHandler(sent), 2);
+    const [first, second] = [randomMobile(), randomMobile()];
+    await issueAll(q, [first]);
+    await until(() => (sent.length === 1 ? true : undefined));
+    await issueAll(q, [second]);
+    await until(() => (sent.length === 2 ? true : undefined));
+    expect(sent.map((s) => s.mobile)).toEqual([first, second]);
+  });
+
+  it('splits off the SMS of a job that must be retried or failed: the ones that went out are not sent again', async () => {
+    const { stream, lines } = logSink<{ msg: string; jobId?: string; outcome?: string }>();
+    const q = openQueue(true, { log: pino({ level: 'info' }, stream) });
+    const [retried, refused, a, b] = [randomMobile(), randomMobile(), randomMobile(), randomMobile()];
+    await issueAll(q, [retried, refused, a, b]);
+    expect((await q.counts()).waiting).toBe(1);
+
+    const sent: Send[] = [];
+    let refuse = true;
+    q.startWorker(
+      recordingHandler(sent, (s): JobOutcome => {
+        if (s.mobile === retried && s.attempt === 1) return { kind: 'transient', provider: 'test' };
+        if (s.mobile === refused && refuse) return { kind: 'invalid_number', provider: 'test', detail: 'no' };
+        return ok;
+      }),
+      4,
+    );
+    await until(() => (sent.length >= 5 ? true : undefined));
+    const failed = await vi.waitFor(
+      async () => {
+        const list = await q.failedJobs(10, 0);
+        expect(list.length).toBeGreaterThan(0);
+        return list;
+      },
+      { timeout: 10_000 },
+    );
+    // a and b once; the retried SMS twice under the same key (attempts 1 and 2); the refused one once.
+    const of = (mobile: string) => sent.filter((s) => s.mobile === mobile);
+    expect(of(a)).toHaveLength(1);
+    expect(of(b)).toHaveLength(1);
+    expect(of(retried).map((s) => s.attempt)).toEqual([1, 2]);
+    expect(new Set(of(retried).map((s) => s.key)).size).toBe(1);
+    expect(of(refused)).toHaveLength(1);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.job.mobile).toBe(refused);
+    expect(failed[0]?.reason).toMatch(/invalid_number/);
+    // One end line per SMS, the refused one's among them.
+    await until(() =>
+      lines.filter((l) => l.msg.startsWith('sms job finished')).length === 4 ? true : undefined,
+    );
+    expect(
+      lines.filter((l) => l.msg.startsWith('sms job finished') && l.outcome === 'invalid_number'),
+    ).toHaveLength(1);
+
+    // The operator's retry sends it once more, under the key it had.
+    refuse = false;
+    expect(await q.retryFailed(failed[0]?.id ?? '')).toBe(true);
+    await until(() => (of(refused).length === 2 ? true : undefined));
+    expect(of(refused)[1]?.key).toBe(of(refused)[0]?.key);
+    expect(of(refused)[1]?.attempt).toBe(1);
+    expect(sent).toHaveLength(6);
   });
 
   it('is not offered when the queue is on another database', async () => {

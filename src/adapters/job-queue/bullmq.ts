@@ -33,7 +33,7 @@ import type { JobHandler, JobKind, JobOutcome, JobQueue, SmsJob } from '../../do
 import { SMS_JOB_KIND } from '../../jobs/send-sms.js';
 import { awaitReplicas, duplicateRedis, type ReplicaAcks, whenReady } from '../redis.js';
 import { retryDelayMs } from './backoff.js';
-import { dispose, logJobEnd, outcomeOfError } from './outcome.js';
+import { type Disposition, dispose, logJobEnd, outcomeOfError } from './outcome.js';
 
 export interface BullmqQueueOptions {
   /**
@@ -68,6 +68,12 @@ export interface BullmqQueueOptions {
    * step of its issue script (one round trip, the job exists exactly when the code does).
    */
   sharesCodeStoreDatabase?: boolean;
+  /**
+   * Most SMS one job carries when the issue script writes it (1: one job per SMS). Requests
+   * that arrive while the last job written is still waiting join it, so at full load a worker
+   * takes up to this many sends per job instead of one (BullMQ's cost is per job).
+   */
+  batchMax?: number;
   random?: () => number;
 }
 
@@ -80,6 +86,7 @@ export const BULLMQ_DEFAULTS = {
   maxStalledCount: 2,
   keepFailedSeconds: 7 * 24 * 3600,
   keepFailedCount: 1000,
+  batchMax: 25,
 } as const;
 
 interface BullmqScript {
@@ -112,6 +119,110 @@ function recordingClient(reply: string) {
   return { client, seen };
 }
 
+/**
+ * The enqueue step of the issue script when jobs may carry several SMS. KEYS: BullMQ's
+ * addStandardJob keys, then the open-job key. ARGV: addStandardJob's arguments, then the job
+ * key prefix, the new SMS (JSON) and the most SMS a job carries.
+ * The job written last (the open job) takes the SMS into its `more` list while it is still the
+ * newest job waiting (the head of the wait list: no worker has it yet, and a worker takes it
+ * atomically) and has room; otherwise BullMQ's own add writes a new job, which becomes the
+ * open one. Returns the id of the job that holds the SMS.
+ */
+function batchingEnqueueLua(addStandardJobLua: string): string {
+  return `local function add(KEYS, ARGV)
+${addStandardJobLua}
+end
+local openKey = KEYS[#KEYS]
+local maxItems = tonumber(ARGV[#ARGV])
+local item = ARGV[#ARGV - 1]
+local jobPrefix = ARGV[#ARGV - 2]
+local open = redis.call('GET', openKey)
+if open and redis.call('LINDEX', KEYS[1], 0) == open then
+  local jobKey = jobPrefix .. open
+  local data = redis.call('HGET', jobKey, 'data')
+  if data then
+    local job = cjson.decode(data)
+    local more = job.more or {}
+    if #more + 1 < maxItems then
+      more[#more + 1] = cjson.decode(item)
+      job.more = more
+      redis.call('HSET', jobKey, 'data', cjson.encode(job))
+      return open
+    end
+  end
+end
+local addKeys, addArgs = {}, {}
+for i = 1, #KEYS - 1 do addKeys[i] = KEYS[i] end
+for i = 1, #ARGV - 3 do addArgs[i] = ARGV[i] end
+local id = add(addKeys, addArgs)
+if type(id) == 'string' then redis.call('SET', openKey, id, 'PX', 60000) end
+return id
+`;
+}
+
+/** One SMS (or email) of a job: a job holds one, or with batching a head and \`more\`. */
+interface Item<J> {
+  data: J;
+  /** The vendors' idempotency key, stable across retries (a job's id, or the SMS's own). */
+  key: string;
+  /** Attempts made before this job (a retry split off a batch). */
+  tried: number;
+  enqueuedAtMs: number;
+  /** The outcome a batch run recorded when it split this SMS off as failed: not sent again. */
+  failed?: JobOutcome;
+}
+
+/** What a job's data may hold besides the kind's own fields (kind.pick drops these). */
+interface JobExtras {
+  more?: unknown;
+  key?: unknown;
+  tried?: unknown;
+  failed?: unknown;
+  t?: unknown;
+}
+
+const triedOf = (data: unknown): number => {
+  const tried = (data as JobExtras | undefined)?.tried;
+  return typeof tried === 'number' && Number.isInteger(tried) && tried > 0 ? tried : 0;
+};
+
+function itemsOf<J>(job: Job, kind: JobKind<J>): Item<J>[] {
+  const raw = (job.data ?? {}) as J & JobExtras;
+  const id = job.id as string;
+  const failed = raw.failed as JobOutcome | undefined;
+  const head: Item<J> = {
+    data: kind.pick(raw),
+    key: typeof raw.key === 'string' ? raw.key : id,
+    tried: triedOf(raw),
+    enqueuedAtMs: job.timestamp,
+    ...(failed && typeof failed.kind === 'string' ? { failed } : {}),
+  };
+  const more = Array.isArray(raw.more) ? (raw.more as Array<J & JobExtras>) : [];
+  return [
+    head,
+    ...more.map((m, i) => ({
+      data: kind.pick(m),
+      key: typeof m.key === 'string' ? m.key : `${id}-${i + 1}`,
+      tried: 0,
+      enqueuedAtMs: typeof m.t === 'number' ? m.t : job.timestamp,
+    })),
+  ];
+}
+
+/** fn over items, at most `limit` at once, results in order. */
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
+
 /** Marks the errors the processor throws on purpose, so the `failed` listener skips them. */
 const ours = new WeakSet<Error>();
 
@@ -139,62 +250,108 @@ export function createBullmqQueue<J>(
 
   const unavailable = (err: unknown) => new DependencyError('queue', err);
 
-  const runJob = async (job: Job, handler: JobHandler<J>, token: string | undefined): Promise<JobOutcome> => {
-    const id = job.id as string;
-    const data: J = kind.pick(job.data as J);
-    const attempt = job.attemptsMade + 1;
-    const takenAtMs = job.processedOn ?? Date.now();
+  /** A run's check that it still holds its job, shared by the SMS of a batch (one ask at a time). */
+  const lockWatch = (job: Job, token: string | undefined) => {
     let lost = false;
-    const stillHeld = async (): Promise<boolean> => {
-      if (token === undefined || Date.now() - takenAtMs < lockCheckAfterMs) return true;
-      // Renews the lock when it is still ours; 0 when it lapsed (another run may have it).
-      lost = (await job.extendLock(token, o.lockDurationMs)) !== 1;
-      return !lost;
+    let checkFrom = (job.processedOn ?? Date.now()) + lockCheckAfterMs;
+    let asking: Promise<boolean> | undefined;
+    const stillHeld = (): Promise<boolean> => {
+      if (lost) return Promise.resolve(false);
+      // A younger run cannot have lost its lock, nor one that renewed it lately.
+      if (token === undefined || Date.now() < checkFrom) return Promise.resolve(true);
+      asking ??= job.extendLock(token, o.lockDurationMs).then(
+        (renewed) => {
+          asking = undefined;
+          // 0 when it lapsed: another run may have the job now.
+          lost = renewed !== 1;
+          checkFrom = Date.now() + lockCheckAfterMs;
+          return !lost;
+        },
+        (err: unknown) => {
+          asking = undefined;
+          throw err;
+        },
+      );
+      return asking;
     };
+    return { stillHeld, lost: () => lost };
+  };
+
+  const runJob = async (
+    job: Job,
+    handler: JobHandler<J>,
+    token: string | undefined,
+    lanes: number,
+  ): Promise<JobOutcome> => {
+    const id = job.id as string;
+    const items = itemsOf(job, kind);
+    const watch = lockWatch(job, token);
     // BullMQ counts every move to active; more starts than attempts means an earlier worker
     // was lost mid-job (stalled) and this run may repeat a send that already went out.
-    const repeat = job.attemptsStarted > attempt;
-    let outcome: JobOutcome;
-    try {
-      outcome = await Promise.resolve().then(() =>
-        handler(data, { id, attempt, maxAttempts: attempts, enqueuedAtMs: job.timestamp, stillHeld }),
-      );
-    } catch (err) {
-      outcome = outcomeOfError(err);
-    }
-    if (lost) {
+    const repeat = job.attemptsStarted > job.attemptsMade + 1;
+    const runItem = async (item: Item<J>) => {
+      const attempt = job.attemptsMade + 1 + item.tried;
+      let outcome: JobOutcome;
+      if (item.failed) {
+        outcome = item.failed;
+      } else {
+        try {
+          outcome = await Promise.resolve().then(() =>
+            handler(item.data, {
+              id: item.key,
+              attempt,
+              maxAttempts: attempts,
+              enqueuedAtMs: item.enqueuedAtMs,
+              stillHeld: watch.stillHeld,
+            }),
+          );
+        } catch (err) {
+          outcome = outcomeOfError(err);
+        }
+      }
+      return { item, attempt, outcome, disposition: dispose(outcome, attempt, attempts) };
+    };
+    const results = await mapLimited(items, lanes, runItem);
+    const first = results[0] as (typeof results)[number];
+    if (watch.lost()) {
       // BullMQ cannot end the job for a run without its lock: the stalled check hands it on.
       log.warn(
-        { jobId: id, ...kind.logFields(data), attempt },
+        {
+          jobId: id,
+          ...kind.logFields(first.item.data),
+          attempt: first.attempt,
+          ...(items.length > 1 ? { batchSize: items.length } : {}),
+        },
         `${kind.label} job lost its lock before the send (Redis was out of reach longer than the lock); not sent by this run, the next run sends it`,
       );
-      return outcome;
+      return first.outcome;
     }
-    const disposition = dispose(outcome, attempt, attempts);
+    if (items.length === 1) return endSingle(id, first, repeat);
+    return endBatch(id, results, repeat);
+  };
+
+  interface ItemResult {
+    item: Item<J>;
+    attempt: number;
+    outcome: JobOutcome;
+    disposition: Disposition;
+  }
+
+  /** A job of one SMS ends as BullMQ ends it: retried by BullMQ, failed into the failed set. */
+  const endSingle = (id: string, r: ItemResult, repeat: boolean): JobOutcome => {
+    const { outcome, attempt, disposition } = r;
     const reason = (text: string) =>
       `${outcome.kind}${outcome.detail ? `: ${outcome.detail}` : ''} (${text})`;
     if (disposition === 'retry') {
-      log.info(
-        {
-          jobId: id,
-          outcome: outcome.kind,
-          provider: outcome.provider,
-          attempt,
-          ...(repeat ? { repeat } : {}),
-        },
-        repeat
-          ? `${kind.label} job will be retried (possible duplicate send)`
-          : `${kind.label} job will be retried`,
-      );
+      logRetry(id, r, repeat);
       const err = new Error(reason('retrying'));
       ours.add(err);
       throw err;
     }
-    const exhausted =
-      disposition === 'failed' && outcome.kind !== 'unknown' && attempt >= attempts && attempts > 1;
+    const exhausted = isExhausted(r);
     logJobEnd(log, {
       jobId: id,
-      fields: kind.logFields(data),
+      fields: kind.logFields(r.item.data),
       label: kind.label,
       outcome,
       attempts: attempt,
@@ -207,6 +364,75 @@ export function createBullmqQueue<J>(
       throw err;
     }
     return { kind: outcome.kind, provider: outcome.provider } as JobOutcome;
+  };
+
+  /**
+   * A job of several SMS completes once each has ended or been split off: an SMS to retry, or
+   * one that failed, becomes a job of its own (its idempotency key and attempts carried over;
+   * a failed one keeps its outcome and goes to the failed set without another send), so that
+   * the SMS that did go out are not repeated.
+   */
+  const endBatch = async (id: string, results: ItemResult[], repeat: boolean): Promise<JobOutcome> => {
+    const split = results.filter((r) => r.disposition !== 'done');
+    if (split.length > 0) {
+      const jobs = split.map((r) => {
+        const retry = r.disposition === 'retry';
+        const { kind: outcomeKind, provider, detail } = r.outcome;
+        return {
+          name: kind.name,
+          data: {
+            ...r.item.data,
+            key: r.item.key,
+            ...(retry
+              ? { tried: r.attempt }
+              : {
+                  tried: r.attempt - 1,
+                  failed: { kind: outcomeKind, provider, ...(detail === undefined ? {} : { detail }) },
+                }),
+          },
+          opts: {
+            ...jobOptions(),
+            attempts: retry ? Math.max(1, attempts - r.attempt) : 1,
+            ...(retry ? { delay: retryDelayMs(r.attempt, backoffMs, random) } : {}),
+          },
+        };
+      });
+      // Failing here fails the whole job: BullMQ runs it again (its sent SMS may repeat).
+      await withDeadline(queue.addBulk(jobs), o.enqueueTimeoutMs, 'splitting a job');
+    }
+    for (const r of results) {
+      if (r.disposition === 'retry') logRetry(r.item.key, r, repeat, id);
+      if (r.disposition !== 'done') continue;
+      logJobEnd(log, {
+        jobId: r.item.key,
+        fields: { ...kind.logFields(r.item.data), batchId: id },
+        label: kind.label,
+        outcome: r.outcome,
+        attempts: r.attempt,
+        repeat,
+      });
+    }
+    const first = results[0] as ItemResult;
+    return { kind: first.outcome.kind, provider: first.outcome.provider } as JobOutcome;
+  };
+
+  const isExhausted = (r: ItemResult) =>
+    r.disposition === 'failed' && r.outcome.kind !== 'unknown' && r.attempt >= attempts && attempts > 1;
+
+  const logRetry = (jobId: string, r: ItemResult, repeat: boolean, batchId?: string) => {
+    log.info(
+      {
+        jobId,
+        ...(batchId === undefined ? {} : { batchId }),
+        outcome: r.outcome.kind,
+        provider: r.outcome.provider,
+        attempt: r.attempt,
+        ...(repeat ? { repeat } : {}),
+      },
+      repeat
+        ? `${kind.label} job will be retried (possible duplicate send)`
+        : `${kind.label} job will be retried`,
+    );
   };
 
   /** An admin read or change: the same readiness wait and deadline as enqueue, 503 past them. */
@@ -271,10 +497,15 @@ export function createBullmqQueue<J>(
       );
       const script = bullmqScript(seen.command?.split(':')[0] ?? '');
       if (script?.name !== 'addStandardJob' || !seen.args) return undefined;
+      const keys = seen.args.slice(0, script.keys).map(String);
+      const args = seen.args.slice(script.keys);
+      if (o.batchMax <= 1) return { lua: script.content, keys, args };
+      // The SMS as a batch keeps it: the kind's fields, its own key (this job id) and time.
+      const item = JSON.stringify({ ...kind.pick(job), key: opts.jobId, t: Date.now() });
       return {
-        lua: script.content,
-        keys: seen.args.slice(0, script.keys).map(String),
-        args: seen.args.slice(script.keys),
+        lua: batchingEnqueueLua(script.content),
+        keys: [...keys, queue.toKey('meiduo-open-job')],
+        args: [...args, queue.toKey(''), item, String(o.batchMax)],
       };
     },
 
@@ -284,14 +515,19 @@ export function createBullmqQueue<J>(
       // Workers wait for Redis (no request limit): they must outlive a Redis restart.
       const runner = duplicateRedis(producer, 'queue-worker', 'blocking');
       workerRedis = runner;
-      const w = new Worker(kind.name, (job, token) => runJob(job, handler, token), {
+      const lanes = Math.max(1, Math.floor(concurrency));
+      const w = new Worker(kind.name, (job, token) => runJob(job, handler, token, lanes), {
         connection: runner,
         prefix,
-        concurrency: Math.max(1, Math.floor(concurrency)),
+        concurrency: lanes,
         lockDuration: o.lockDurationMs,
         stalledInterval: o.stalledIntervalMs,
         maxStalledCount: o.maxStalledCount,
-        settings: { backoffStrategy: (retry: number) => retryDelayMs(retry, backoffMs, random) },
+        settings: {
+          // A retry split off a batch carries the attempts made before it: its delays go on growing.
+          backoffStrategy: (retry: number, _type?: string, _err?: Error, job?: { data?: unknown }) =>
+            retryDelayMs(retry + triedOf(job?.data), backoffMs, random),
+        },
       });
       worker = w;
       w.on('error', () => {}); // the connection's own listener logs it
@@ -303,15 +539,17 @@ export function createBullmqQueue<J>(
       // (stalled too often). It may have been sent, so its outcome is unknown.
       w.on('failed', (job, err) => {
         if (!job || ours.has(err)) return;
-        if (err.name !== 'UnrecoverableError' && job.attemptsMade < attempts) return;
-        logJobEnd(log, {
-          jobId: job.id as string,
-          fields: kind.logFields(kind.pick(job.data as J)),
-          label: kind.label,
-          outcome: { kind: 'unknown', provider: 'queue', detail: err.message.slice(0, 200) },
-          attempts: job.attemptsMade,
-          reason: 'failed by the queue',
-        });
+        if (err.name !== 'UnrecoverableError' && job.attemptsMade < (job.opts.attempts ?? attempts)) return;
+        for (const item of itemsOf(job, kind)) {
+          logJobEnd(log, {
+            jobId: item.key,
+            fields: kind.logFields(item.data),
+            label: kind.label,
+            outcome: { kind: 'unknown', provider: 'queue', detail: err.message.slice(0, 200) },
+            attempts: job.attemptsMade + item.tried,
+            reason: 'failed by the queue',
+          });
+        }
       });
       w.waitUntilReady().then(
         () => log.info({ concurrency, queue: kind.name }, `${kind.label} worker ready`),
@@ -347,7 +585,7 @@ export function createBullmqQueue<J>(
           .map((j) => ({
             id: j.id as string,
             job: kind.pick(j.data as J),
-            attempts: j.attemptsMade,
+            attempts: j.attemptsMade + triedOf(j.data),
             reason: j.failedReason ?? '',
             failedAtMs: j.finishedOn ?? j.timestamp,
           }));
@@ -358,6 +596,10 @@ export function createBullmqQueue<J>(
         const job = await failedJob(id);
         if (!job) return false;
         try {
+          // A fresh start: an outcome recorded when the SMS was split off a batch, and the
+          // attempts made before, go (the key stays, so the vendor still sees the same send).
+          const { failed, tried, ...data } = job.data as SmsJob & JobExtras;
+          if (failed !== undefined || tried !== undefined) await job.updateData(data);
           // Both counters reset: the repeat check in runJob compares them.
           await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
           return true;
