@@ -84,7 +84,7 @@ export const ConfigSchema = Type.Object({
     maximum: 1000,
     default: 32,
     description:
-      'SMS jobs in flight per worker (32: a worker inside a web process keeps up with what that process accepts at full load; for a slow vendor, in flight ≈ sends/s × its latency)',
+      'SMS jobs in flight per worker, and SMS of one job sent at once (a job carries up to 25 SMS requested while it waited; 32: a worker inside a web process keeps up with what that process accepts at full load; for a slow vendor, in flight ≈ sends/s × its latency)',
   }),
   JOB_ATTEMPTS: Type.Integer({
     minimum: 1,
