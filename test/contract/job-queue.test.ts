@@ -746,4 +746,63 @@ describe.skipIf(!redisHere)('BullMQ queue after a lock lapsed during a run', () 
       redis.disconnect();
     }
   });
+
+  it('a send whose end never reached Redis comes back to the worker that sent it and is not sent again', async () => {
+    const prefix = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
+    const { log, lines, ends } = captureLog();
+    const queue = createBullmqQueue({
+      connection: connectRedis(REDIS_URL, 'queue', log),
+      prefix,
+      log,
+      attempts: 3,
+      backoffMs: 20,
+      // The run's own check before the send does not ask: the lock lapses only after the send.
+      lockDurationMs: 1000,
+      stalledIntervalMs: 300,
+      lockCheckAfterMs: 60_000,
+    });
+    const redis = new Redis(REDIS_URL);
+    const sent: string[] = [];
+    try {
+      const mobile = randomMobile();
+      queue.startWorker(
+        createSendSmsHandler({
+          codeStore: { get: async () => '135790' } as unknown as Parameters<
+            typeof createSendSmsHandler
+          >[0]['codeStore'],
+          sms: {
+            name: 'recording',
+            send: async (message) => {
+              sent.push(`${message.mobile}:${message.code}`);
+              // The SMS went out; then the link to Redis broke for longer than the lock: the
+              // job's end cannot be written, and the stalled check hands the job out again.
+              const locks = await redis.keys(`${prefix}:${SEND_SMS_JOB}:*:lock`);
+              if (locks.length > 0) await redis.del(...locks);
+              return { kind: 'ok', provider: 'recording' };
+            },
+          },
+          log,
+          codeTtlSeconds: 300,
+          testNumbers: new Map(),
+        }),
+        1,
+      );
+      await queue.enqueue({ mobile, purpose: 'register' });
+      await waitFor(
+        'the job to come back and end',
+        async () =>
+          lines.some((l) => l.msg.startsWith('sms job came back after its end was lost')) &&
+          (await queue.counts()).active === 0,
+        10_000,
+      );
+      expect(sent).toEqual([`${mobile}:135790`]);
+      expect(ends()).toHaveLength(1);
+      expect(await queue.counts()).toMatchObject({ waiting: 0, active: 0, failed: 0 });
+    } finally {
+      await queue.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.unlink(...keys);
+      redis.disconnect();
+    }
+  });
 });

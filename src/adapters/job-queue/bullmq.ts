@@ -209,6 +209,10 @@ function itemsOf<J>(job: Job, kind: JobKind<J>): Item<J>[] {
   ];
 }
 
+/** How many sent SMS, and for how long, a worker remembers (a code lives minutes). */
+const SENT_HERE_MAX = 20_000;
+const SENT_HERE_MS = 15 * 60_000;
+
 /** fn over items, at most `limit` at once, results in order. */
 async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
@@ -289,8 +293,10 @@ export function createBullmqQueue<J>(
     // BullMQ counts every move to active; more starts than attempts means an earlier worker
     // was lost mid-job (stalled) and this run may repeat a send that already went out.
     const repeat = job.attemptsStarted > job.attemptsMade + 1;
-    const runItem = async (item: Item<J>) => {
+    const runItem = async (item: Item<J>): Promise<ItemResult> => {
       const attempt = job.attemptsMade + 1 + item.tried;
+      const before = sentHere.get(item.key);
+      if (before) return { item, attempt, outcome: before.outcome, disposition: 'done', sentHere: true };
       let outcome: JobOutcome;
       if (item.failed) {
         outcome = item.failed;
@@ -308,6 +314,7 @@ export function createBullmqQueue<J>(
         } catch (err) {
           outcome = outcomeOfError(err);
         }
+        if (outcome.kind === 'ok') rememberSent(item.key, outcome);
       }
       return { item, attempt, outcome, disposition: dispose(outcome, attempt, attempts) };
     };
@@ -335,11 +342,43 @@ export function createBullmqQueue<J>(
     attempt: number;
     outcome: JobOutcome;
     disposition: Disposition;
+    /** This worker sent it before, in a run whose end never reached Redis: not sent again. */
+    sentHere?: boolean;
   }
+
+  /**
+   * The SMS this worker sent lately, by idempotency key. A send that went out just before Redis
+   * went out of reach (its job's end never written, its lock lapsed) comes back to a worker
+   * through the stalled check; when it comes back to this one, it ends without a second SMS.
+   * A run in another process (this one died) still sends again: at least once, as documented.
+   */
+  const sentHere = new Map<string, { outcome: JobOutcome; atMs: number }>();
+  const rememberSent = (key: string, outcome: JobOutcome) => {
+    const now = Date.now();
+    sentHere.set(key, { outcome, atMs: now });
+    for (const [oldest, entry] of sentHere) {
+      if (sentHere.size <= SENT_HERE_MAX && now - entry.atMs < SENT_HERE_MS) break;
+      sentHere.delete(oldest);
+    }
+  };
+  const logSentHere = (jobId: string, r: ItemResult, batchId?: string) =>
+    log.info(
+      {
+        jobId,
+        ...(batchId === undefined ? {} : { batchId }),
+        ...kind.logFields(r.item.data),
+        attempt: r.attempt,
+      },
+      `${kind.label} job came back after its end was lost (Redis out of reach); this worker had sent it, not sent again`,
+    );
 
   /** A job of one SMS ends as BullMQ ends it: retried by BullMQ, failed into the failed set. */
   const endSingle = (id: string, r: ItemResult, repeat: boolean): JobOutcome => {
     const { outcome, attempt, disposition } = r;
+    if (r.sentHere) {
+      logSentHere(id, r);
+      return outcome;
+    }
     const reason = (text: string) =>
       `${outcome.kind}${outcome.detail ? `: ${outcome.detail}` : ''} (${text})`;
     if (disposition === 'retry') {
@@ -402,7 +441,8 @@ export function createBullmqQueue<J>(
     }
     for (const r of results) {
       if (r.disposition === 'retry') logRetry(r.item.key, r, repeat, id);
-      if (r.disposition !== 'done') continue;
+      if (r.sentHere) logSentHere(r.item.key, r, id);
+      if (r.disposition !== 'done' || r.sentHere) continue;
       logJobEnd(log, {
         jobId: r.item.key,
         fields: { ...kind.logFields(r.item.data), batchId: id },
