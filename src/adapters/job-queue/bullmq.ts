@@ -126,7 +126,8 @@ function recordingClient(reply: string) {
  * The job written last (the open job) takes the SMS into its `more` list while it is still the
  * newest job waiting (the head of the wait list: no worker has it yet, and a worker takes it
  * atomically) and has room; otherwise BullMQ's own add writes a new job, which becomes the
- * open one. Returns the id of the job that holds the SMS.
+ * open one. The SMS a job has taken are counted in its hash (field `meiduoMore`, which BullMQ
+ * ignores). Returns the id of the job that holds the SMS.
  */
 function batchingEnqueueLua(addStandardJobLua: string): string {
   return `local function add(KEYS, ARGV)
@@ -139,14 +140,19 @@ local jobPrefix = ARGV[#ARGV - 2]
 local open = redis.call('GET', openKey)
 if open and redis.call('LINDEX', KEYS[1], 0) == open then
   local jobKey = jobPrefix .. open
-  local data = redis.call('HGET', jobKey, 'data')
-  if data then
-    local job = cjson.decode(data)
-    local more = job.more or {}
-    if #more + 1 < maxItems then
-      more[#more + 1] = cjson.decode(item)
-      job.more = more
-      redis.call('HSET', jobKey, 'data', cjson.encode(job))
+  local fields = redis.call('HMGET', jobKey, 'data', 'meiduoMore')
+  local data, n = fields[1], tonumber(fields[2] or '0')
+  -- Spliced as text, not decoded and encoded again: the data is JSON.stringify's object, ending
+  -- in '}' (no SMS added yet) or in ']}' (the end of its more list).
+  if data and n + 1 < maxItems then
+    local spliced = nil
+    if n == 0 and #data > 2 and string.sub(data, -1) == '}' then
+      spliced = string.sub(data, 1, -2) .. ',"more":[' .. item .. ']}'
+    elseif n > 0 and string.sub(data, -2) == ']}' then
+      spliced = string.sub(data, 1, -3) .. ',' .. item .. ']}'
+    end
+    if spliced then
+      redis.call('HSET', jobKey, 'data', spliced, 'meiduoMore', n + 1)
       return open
     end
   end
