@@ -6,28 +6,30 @@
 export const NOTES: Record<string, string> = {
   'vs-sms':
     'Profiled (--cpu-prof, Redis commandstats, bench/diag/sms.ts with the CPU of every process): ' +
-    'one SMS costs ~435 µs of web-process CPU with its share of the in-process worker, ~150 µs ' +
-    'of Redis and ~75 µs of the load generator, ~660 µs on the same 2 cores (~3,000/s); 10× ' +
-    'Django (~4,800/s) needs ≤ 410 µs in all. Without the worker (RUN_WORKER=false) the web ' +
-    'processes answer ~5,100 req/s. The request already takes one round trip (the issue script ' +
-    'writes the job with BullMQ’s add script, ~63 µs inside Redis) and one batched log line; ' +
-    'the worker’s profile is ~37 % socket writes (its two commands per job, each a syscall of ' +
-    'tens of µs on this VM), ~20 % BullMQ’s move-to-finished and job parsing, ~7 % GC. Tried and ' +
-    'dropped: ioredis auto-pipelining (web CPU +10–50 %), a larger young generation (GC 13 → 7 % ' +
-    'of the main thread, but +20–25 MB per process against the RSS budget). Reaching 10× here ' +
-    'would take a queue cheaper per job than BullMQ, which production deployments rely on.',
+    'one BullMQ job per SMS cost ~250 µs of web-process CPU and ~70 µs of Redis per SMS, and a ' +
+    'write system call per Redis command was the largest single cost of the request. Now an SMS ' +
+    'requested while the last job waits joins it (up to 25 a job; its retries and failures are ' +
+    'split off), the commands of an event-loop turn leave in one write, and V8’s young ' +
+    'generation is 8 MB instead of 4 (GC was 13 % of the main thread): per SMS ~310–370 µs of ' +
+    'web processes (the worker’s share ~55 µs), ~70–80 µs of Redis (its issue script ~36 µs, ' +
+    '~15 of them the code step) and ~70 µs of the load generator, all on 2 cores; diag runs ' +
+    'give 3,500–4,400 SMS/s requested and sent (2,484 before; ~4,700 with RUN_WORKER=false). ' +
+    'What is left is spread thin: HTTP and Fastify per request (a hello-world answers ~20,000 ' +
+    'req/s here), GC, the decision record and the log line, and the load generator on the same ' +
+    'cores. Rounds of the same code differ by up to 25 % on this VM.',
   'vs-register':
     'Both sides are bound by PBKDF2 260,000 on 2 cores; ours runs it through native/pbkdf2 (two ' +
     'SHA-256 compressions per iteration, 24 ms against node:crypto’s 50 ms and Python’s 58 ms).',
   'vs-endToEnd':
     'Bound by the CPU per SMS (see the /sms_codes/ row): requested and sent keep pace, the ' +
-    'in-process workers sending what the web processes accept. Celery’s 2 workers keep up with ' +
-    'gunicorn’s much lower request rate. The two rounds of this row differ by up to 25 % on ' +
-    'this VM.',
+    'in-process workers sending what the web processes accept (a job carries the SMS requested ' +
+    'while it waited). Celery’s 2 workers keep up with gunicorn’s much lower request rate. The ' +
+    'two rounds of this row differ by up to 25 % on this VM.',
   sms:
-    'One Redis round trip (the issue script also writes the job, BullMQ’s add script included), ' +
-    'a decision record and one log line per request, against a hello-world that does none of ' +
-    'them; see the /sms_codes/ row against Django for where the time goes.',
+    'One Redis round trip (the issue script also queues the SMS: it joins the job still waiting ' +
+    'or BullMQ’s add writes a new one), a decision record and one log line per request, against ' +
+    'a hello-world that does none of them; see the /sms_codes/ row against Django for where the ' +
+    'time goes.',
   'vs-image':
     'Per image the route costs the drawing and the JPEG (~290 µs on a captcha thread, libjpeg-' +
     'turbo through native/jpeg; Skia’s encoder took ~530 µs), and on the event loop the Redis ' +
@@ -58,9 +60,10 @@ export const NOTES: Record<string, string> = {
     'measured the same (4,130–4,530 jobs/s). The worker’s profile is ~37 % socket writes: two ' +
     'commands per job (move-to-finished, which also fetches the next job, and the read of the ' +
     'code, which the job does not carry so that no code waits in BullMQ’s job hashes). 5,610 ' +
-    'jobs/s was measured on a quieter run of the same code. Batching the producer’s adds would ' +
-    'raise the figure but not what the service does (one add per /sms_codes/), so the bench ' +
-    'does not.',
+    'jobs/s was measured on a quieter run of the same code. The bench adds one job per SMS with ' +
+    'queue.add, as the service does when its queue is on another Redis database; on the code ' +
+    'store’s database /sms_codes/ lets an SMS join the job still waiting, which the /sms_codes/ ' +
+    'rows measure.',
   'queue-latency': 'Enqueue-to-send waits behind the jobs in hand: see the throughput row.',
   'peak-rss':
     'V8 sized the old generation from the machine’s memory and let it grow to ~100 MB with ~35 MB ' +

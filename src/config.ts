@@ -84,7 +84,14 @@ export const ConfigSchema = Type.Object({
     maximum: 1000,
     default: 32,
     description:
-      'SMS jobs in flight per worker, and SMS of one job sent at once (a job carries up to 25 SMS requested while it waited; 32: a worker inside a web process keeps up with what that process accepts at full load; for a slow vendor, in flight ≈ sends/s × its latency)',
+      'SMS jobs in flight per worker, and SMS of one job sent at once (a job carries up to SMS_JOB_BATCH_MAX SMS requested while it waited; 32: a worker inside a web process keeps up with what that process accepts at full load; for a slow vendor, in flight ≈ sends/s × its latency)',
+  }),
+  SMS_JOB_BATCH_MAX: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 25,
+    description:
+      'most SMS one BullMQ job carries: an SMS requested while the last job written still waits joins it, so a worker pays the per-job cost once for many (1: a job per SMS; only where the queue shares the code store’s Redis database)',
   }),
   JOB_ATTEMPTS: Type.Integer({
     minimum: 1,

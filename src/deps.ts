@@ -189,6 +189,7 @@ export async function createDeps(config: Config, log: Logger, options: DepsOptio
           prefix: options.queuePrefix ?? `${KEY_PREFIX}bull`,
           // Written the same way, the two name one database: the SMS job rides in the issue script.
           sharesCodeStoreDatabase: JSON.stringify(config.redis.queue) === JSON.stringify(config.redis.verify),
+          batchMax: config.SMS_JOB_BATCH_MAX,
         })
       : createInProcessQueue(queueOptions);
     closers.push(() => queue.close());

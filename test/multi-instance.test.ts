@@ -149,6 +149,9 @@ async function deploy(kind: DatabaseKind): Promise<Deployment> {
     SMS_PROVIDER: 'console',
     RATE_LIMITS: 'off',
     WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
+    // Jobs of 2 SMS: (b)'s kill must land while the victim holds jobs, and 25-SMS jobs let both
+    // workers finish all 1,000 before this process has read 500 lines of their output.
+    SMS_JOB_BATCH_MAX: '2',
     // Cheap hashes: this machine is shared; the cost is not what is tested here.
     ARGON2_MEMORY_KIB: '1024',
     ARGON2_TIME_COST: '1',
