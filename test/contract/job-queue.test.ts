@@ -689,20 +689,26 @@ describe.skipIf(!redisHere)('BullMQ queue shutdown with a job that does not fini
 });
 
 describe.skipIf(!redisHere)('BullMQ queue after a lock lapsed during a run', () => {
-  it('the run that lost its job sends nothing, and the run that has it now sends the code once', async () => {
+  /** A queue whose locks lapse within a second, with its log, and a client to break locks. */
+  const lapsingQueue = (lockCheckAfterMs: number) => {
     const prefix = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
-    // lockCheckAfterMs 0: every run asks before its send (by default only runs older than half the lock).
-    const fast = { lockDurationMs: 1000, stalledIntervalMs: 300, lockCheckAfterMs: 0 };
-    const { log, lines, ends } = captureLog();
+    const captured = captureLog();
     const queue = createBullmqQueue({
-      connection: connectRedis(REDIS_URL, 'queue', log),
+      connection: connectRedis(REDIS_URL, 'queue', captured.log),
       prefix,
-      log,
+      log: captured.log,
       attempts: 3,
       backoffMs: 20,
-      ...fast,
+      lockDurationMs: 1000,
+      stalledIntervalMs: 300,
+      lockCheckAfterMs,
     });
-    const redis = new Redis(REDIS_URL);
+    return { ...captured, prefix, queue, redis: new Redis(REDIS_URL) };
+  };
+
+  it('the run that lost its job sends nothing, and the run that has it now sends the code once', async () => {
+    // lockCheckAfterMs 0: every run asks before its send (by default only runs older than half the lock).
+    const { log, lines, ends, prefix, queue, redis } = lapsingQueue(0);
     const sent: string[] = [];
     let reads = 0;
     try {
@@ -748,20 +754,8 @@ describe.skipIf(!redisHere)('BullMQ queue after a lock lapsed during a run', () 
   });
 
   it('a send whose end never reached Redis comes back to the worker that sent it and is not sent again', async () => {
-    const prefix = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
-    const { log, lines, ends } = captureLog();
-    const queue = createBullmqQueue({
-      connection: connectRedis(REDIS_URL, 'queue', log),
-      prefix,
-      log,
-      attempts: 3,
-      backoffMs: 20,
-      // The run's own check before the send does not ask: the lock lapses only after the send.
-      lockDurationMs: 1000,
-      stalledIntervalMs: 300,
-      lockCheckAfterMs: 60_000,
-    });
-    const redis = new Redis(REDIS_URL);
+    // The run's own check before the send does not ask: the lock lapses only after the send.
+    const { log, lines, ends, prefix, queue, redis } = lapsingQueue(60_000);
     const sent: string[] = [];
     try {
       const mobile = randomMobile();
