@@ -84,7 +84,7 @@ export const ConfigSchema = Type.Object({
     maximum: 1000,
     default: 32,
     description:
-      'SMS jobs in flight per worker, and SMS of one job sent at once (a job carries up to SMS_JOB_BATCH_MAX SMS requested while it waited; 32: a worker inside a web process keeps up with what that process accepts at full load; for a slow vendor, in flight ≈ sends/s × its latency)',
+      'SMS jobs in hand and SMS sends in flight per worker (a job carries up to SMS_JOB_BATCH_MAX SMS requested while it waited; 32: a worker inside a web process keeps up with what that process accepts at full load; for a slow vendor, in flight ≈ sends/s × its latency)',
   }),
   SMS_JOB_BATCH_MAX: Type.Integer({
     minimum: 1,

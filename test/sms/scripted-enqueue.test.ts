@@ -223,6 +223,20 @@ describe.skipIf(!(await has('redis')))('the SMS job written by the issue step', 
     expect(sent.map((s) => s.mobile)).toEqual([first, second]);
   });
 
+  it('never adds an SMS to a job a worker has had, though it is back at the head of the wait list', async () => {
+    const q = openQueue(true);
+    const [first, second] = [randomMobile(), randomMobile()];
+    await issueAll(q, [first]);
+    // A retry (promoted from the delayed set) or a stalled run puts a job back in the wait list;
+    // BullMQ's move to active stamped it with processedOn, which stays.
+    const [id] = await redis.lrange(`${prefix}:send-sms-code:wait`, 0, -1);
+    await redis.hset(`${prefix}:send-sms-code:${id}`, 'processedOn', String(Date.now()));
+    await issueAll(q, [second]);
+    const datas = [...(await jobHashes()).values()].map((h) => h.data ?? '');
+    expect(datas).toHaveLength(2);
+    expect(datas.filter((d) => d.includes(second) && !d.includes(first))).toHaveLength(1);
+  });
+
   it('splits off the SMS of a job that must be retried or failed: the ones that went out are not sent again', async () => {
     const { stream, lines } = logSink<{ msg: string; jobId?: string; outcome?: string }>();
     const q = openQueue(true, { log: pino({ level: 'info' }, stream) });

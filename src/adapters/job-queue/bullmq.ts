@@ -124,8 +124,8 @@ function recordingClient(reply: string) {
  * addStandardJob keys, then the open-job key. ARGV: addStandardJob's arguments, then the job
  * key prefix, the new SMS (JSON) and the most SMS a job carries.
  * The job written last (the open job) takes the SMS into its `more` list while it is still the
- * newest job waiting (the head of the wait list: no worker has it yet, and a worker takes it
- * atomically) and has room; otherwise BullMQ's own add writes a new job, which becomes the
+ * newest job waiting (the head of the wait list: no worker has it now, and a worker takes it
+ * atomically), no worker ever had it, and it has room; otherwise BullMQ's own add writes a new job, which becomes the
  * open one. The SMS a job has taken are counted in its hash (field `meiduoMore`, which BullMQ
  * ignores). Returns the id of the job that holds the SMS.
  */
@@ -140,8 +140,11 @@ local jobPrefix = ARGV[#ARGV - 2]
 local open = redis.call('GET', openKey)
 if open and redis.call('LINDEX', KEYS[1], 0) == open then
   local jobKey = jobPrefix .. open
-  local fields = redis.call('HMGET', jobKey, 'data', 'meiduoMore')
+  -- A job a worker has taken once has processedOn, even when it is back in the wait list (a
+  -- retry, a stalled run): an SMS joining it would inherit its attempts and stall count.
+  local fields = redis.call('HMGET', jobKey, 'data', 'meiduoMore', 'processedOn')
   local data, n = fields[1], tonumber(fields[2] or '0')
+  if fields[3] then data = nil end
   -- Spliced as text, not decoded and encoded again: the data is JSON.stringify's object, ending
   -- in '}' (no SMS added yet) or in ']}' (the end of its more list).
   if data and n + 1 < maxItems then
@@ -200,10 +203,12 @@ function itemsOf<J>(job: Job, kind: JobKind<J>): Item<J>[] {
     data: kind.pick(raw),
     key: typeof raw.key === 'string' ? raw.key : id,
     tried: triedOf(raw),
-    enqueuedAtMs: job.timestamp,
-    ...(failed && typeof failed.kind === 'string' ? { failed } : {}),
+    enqueuedAtMs: typeof raw.t === 'number' ? raw.t : job.timestamp,
+    ...(failed && typeof failed.kind === 'string' && typeof failed.provider === 'string' ? { failed } : {}),
   };
-  const more = Array.isArray(raw.more) ? (raw.more as Array<J & JobExtras>) : [];
+  const more = Array.isArray(raw.more)
+    ? (raw.more as unknown[]).filter((m): m is J & JobExtras => typeof m === 'object' && m !== null)
+    : [];
   return [
     head,
     ...more.map((m, i) => ({
@@ -219,18 +224,21 @@ function itemsOf<J>(job: Job, kind: JobKind<J>): Item<J>[] {
 const SENT_HERE_MAX = 20_000;
 const SENT_HERE_MS = 15 * 60_000;
 
-/** fn over items, at most `limit` at once, results in order. */
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
+/** Runs its functions at most `limit` at a time (the rest wait their turn in order). */
+function limiter(limit: number) {
+  let free = limit;
+  const waiting: Array<() => void> = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
 }
 
 /** Marks the errors the processor throws on purpose, so the `failed` listener skips them. */
@@ -291,7 +299,7 @@ export function createBullmqQueue<J>(
     job: Job,
     handler: JobHandler<J>,
     token: string | undefined,
-    lanes: number,
+    sends: ReturnType<typeof limiter>,
   ): Promise<JobOutcome> => {
     const id = job.id as string;
     const items = itemsOf(job, kind);
@@ -324,7 +332,7 @@ export function createBullmqQueue<J>(
       }
       return { item, attempt, outcome, disposition: dispose(outcome, attempt, attempts) };
     };
-    const results = await mapLimited(items, lanes, runItem);
+    const results = await Promise.all(items.map((item) => sends(() => runItem(item))));
     const first = results[0] as (typeof results)[number];
     if (watch.lost()) {
       // BullMQ cannot end the job for a run without its lock: the stalled check hands it on.
@@ -428,6 +436,7 @@ export function createBullmqQueue<J>(
           data: {
             ...r.item.data,
             key: r.item.key,
+            t: r.item.enqueuedAtMs,
             ...(retry
               ? { tried: r.attempt }
               : {
@@ -437,6 +446,9 @@ export function createBullmqQueue<J>(
           },
           opts: {
             ...jobOptions(),
+            // Named by the SMS and attempt: a batch run again after its split (its end lost)
+            // finds the job there and adds no second one.
+            jobId: `${r.item.key}-${retry ? 'retry' : 'failed'}-${r.attempt}`,
             attempts: retry ? Math.max(1, attempts - r.attempt) : 1,
             ...(retry ? { delay: retryDelayMs(r.attempt, backoffMs, random) } : {}),
           },
@@ -562,7 +574,9 @@ export function createBullmqQueue<J>(
       const runner = duplicateRedis(producer, 'queue-worker', 'blocking');
       workerRedis = runner;
       const lanes = Math.max(1, Math.floor(concurrency));
-      const w = new Worker(kind.name, (job, token) => runJob(job, handler, token, lanes), {
+      // At most `concurrency` sends in flight over all the jobs in hand, as with a job per SMS.
+      const sends = limiter(lanes);
+      const w = new Worker(kind.name, (job, token) => runJob(job, handler, token, sends), {
         connection: runner,
         prefix,
         concurrency: lanes,
