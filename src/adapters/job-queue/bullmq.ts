@@ -29,6 +29,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { withDeadline } from '../../deadline.js';
 import { DependencyError } from '../../domain/errors.js';
+import { createSemaphore } from '../../domain/password.js';
 import type { JobHandler, JobKind, JobOutcome, JobQueue, SmsJob } from '../../domain/ports.js';
 import { SMS_JOB_KIND } from '../../jobs/send-sms.js';
 import { awaitReplicas, duplicateRedis, type ReplicaAcks, whenReady } from '../redis.js';
@@ -224,23 +225,6 @@ function itemsOf<J>(job: Job, kind: JobKind<J>): Item<J>[] {
 const SENT_HERE_MAX = 20_000;
 const SENT_HERE_MS = 15 * 60_000;
 
-/** Runs its functions at most `limit` at a time (the rest wait their turn in order). */
-function limiter(limit: number) {
-  let free = limit;
-  const waiting: Array<() => void> = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (free > 0) free--;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else free++;
-    }
-  };
-}
-
 /** Marks the errors the processor throws on purpose, so the `failed` listener skips them. */
 const ours = new WeakSet<Error>();
 
@@ -299,7 +283,7 @@ export function createBullmqQueue<J>(
     job: Job,
     handler: JobHandler<J>,
     token: string | undefined,
-    sends: ReturnType<typeof limiter>,
+    sends: ReturnType<typeof createSemaphore>,
   ): Promise<JobOutcome> => {
     const id = job.id as string;
     const items = itemsOf(job, kind);
@@ -332,7 +316,7 @@ export function createBullmqQueue<J>(
       }
       return { item, attempt, outcome, disposition: dispose(outcome, attempt, attempts) };
     };
-    const results = await Promise.all(items.map((item) => sends(() => runItem(item))));
+    const results = await Promise.all(items.map((item) => sends.run(() => runItem(item))));
     const first = results[0] as (typeof results)[number];
     if (watch.lost()) {
       // BullMQ cannot end the job for a run without its lock: the stalled check hands it on.
@@ -575,7 +559,7 @@ export function createBullmqQueue<J>(
       workerRedis = runner;
       const lanes = Math.max(1, Math.floor(concurrency));
       // At most `concurrency` sends in flight over all the jobs in hand, as with a job per SMS.
-      const sends = limiter(lanes);
+      const sends = createSemaphore(lanes);
       const w = new Worker(kind.name, (job, token) => runJob(job, handler, token, sends), {
         connection: runner,
         prefix,
