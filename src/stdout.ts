@@ -2,12 +2,14 @@ import pino from 'pino';
 
 /*
  * Standard output of the process for the log. Not a terminal: lines are gathered for up to
- * BATCH_MS (or BATCH_BYTES) and handed as one string to one asynchronous writer (pino's
- * sonic-boom), which gathers further batches while a write(2) is in flight. Each write was a
- * syscall plus a hand-over to libuv's thread pool: ~80 µs of the event loop here (a CPU profile
- * of GET /image_codes/ at full load: 12% of the web process's main thread, one line per request).
- * On exit (exit, signals, uncaught exceptions) the batch and the writer are flushed synchronously,
- * so only a SIGKILL loses the lines of the last BATCH_MS.
+ * BATCH_MS (or BATCH_BYTES) and written as one string by one write(2) (pino's sonic-boom, in its
+ * synchronous mode). A write per line was a syscall plus a hand-over to libuv's thread pool:
+ * ~80 µs of the event loop here (a CPU profile of GET /image_codes/ at full load: 12% of the
+ * web process's main thread, one line per request); a batch costs one syscall per BATCH_MS.
+ * Synchronous, because an asynchronous write still in flight when the process ends is lost in
+ * part when the pipe takes only part of it (seen: three lines missing from the middle of 500
+ * logged before an uncaught exception, on a loaded machine). On exit (exit, signals, uncaught
+ * exceptions) the batch is flushed, so only a SIGKILL loses the lines of the last BATCH_MS.
  */
 
 export interface LineSink {
@@ -63,7 +65,7 @@ let shared: LineSink | undefined;
 export function stdoutSink(): LineSink {
   if (process.stdout.isTTY) return process.stdout;
   if (shared === undefined) {
-    const sink = new BatchingSink(pino.destination({ dest: 1, sync: false }));
+    const sink = new BatchingSink(pino.destination({ dest: 1, sync: true }));
     process.on('exit', () => sink.flushSync());
     shared = sink;
   }
