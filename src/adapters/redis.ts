@@ -236,8 +236,7 @@ const corked = new WeakSet<object>();
  * already due in this turn.
  */
 function writeWithThisTurn(redis: Redis): void {
-  const stream = (redis as unknown as { stream?: { cork(): void; uncork(): void; writable?: boolean } })
-    .stream;
+  const stream = (redis as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
   if (!stream || redis.status !== 'ready' || corked.has(stream)) return;
   stream.cork();
   corked.add(stream);

@@ -13,7 +13,7 @@ import { type Logger, pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteCodeStore } from '../../src/adapters/code-store/sqlite.js';
 import { retryDelayMs } from '../../src/adapters/job-queue/backoff.js';
-import { createBullmqQueue } from '../../src/adapters/job-queue/bullmq.js';
+import { type BullmqQueueOptions, createBullmqQueue } from '../../src/adapters/job-queue/bullmq.js';
 import { createInProcessQueue, type SetTimer } from '../../src/adapters/job-queue/in-process.js';
 import { connectRedis } from '../../src/adapters/redis.js';
 import { createConsoleProvider } from '../../src/adapters/sms-provider/console.js';
@@ -624,28 +624,27 @@ describe.skipIf(!redisHere)('BullMQ queue asking for replica acknowledgements', 
   });
 });
 
+/** A BullMQ queue whose locks lapse within a second (lock 1 s, stalled check every 300 ms). */
+function lapsingBullmq(prefix: string, log: Logger, more: Partial<BullmqQueueOptions>) {
+  return createBullmqQueue({
+    connection: connectRedis(REDIS_URL, 'queue', log),
+    prefix,
+    log,
+    attempts: 3,
+    backoffMs: 20,
+    lockDurationMs: 1000,
+    stalledIntervalMs: 300,
+    ...more,
+  });
+}
+
 describe.skipIf(!redisHere)('BullMQ queue shutdown with a job that does not finish', () => {
   it('close() gives up after closeTimeoutMs and another worker takes the job over, logged as a repeat', async () => {
     const prefix = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
-    const fast = { lockDurationMs: 1000, stalledIntervalMs: 300, closeTimeoutMs: 300 };
     const first = captureLog();
     const second = captureLog();
-    const stuck = createBullmqQueue({
-      connection: connectRedis(REDIS_URL, 'queue', first.log),
-      prefix,
-      log: first.log,
-      attempts: 3,
-      backoffMs: 20,
-      ...fast,
-    });
-    const taker = createBullmqQueue({
-      connection: connectRedis(REDIS_URL, 'queue', second.log),
-      prefix,
-      log: second.log,
-      attempts: 3,
-      backoffMs: 20,
-      ...fast,
-    });
+    const stuck = lapsingBullmq(prefix, first.log, { closeTimeoutMs: 300 });
+    const taker = lapsingBullmq(prefix, second.log, { closeTimeoutMs: 300 });
     const redis = new Redis(REDIS_URL);
     try {
       const g = gate();
@@ -693,16 +692,7 @@ describe.skipIf(!redisHere)('BullMQ queue after a lock lapsed during a run', () 
   const lapsingQueue = (lockCheckAfterMs: number) => {
     const prefix = `meiduo-users-test:${randomBytes(6).toString('hex')}`;
     const captured = captureLog();
-    const queue = createBullmqQueue({
-      connection: connectRedis(REDIS_URL, 'queue', captured.log),
-      prefix,
-      log: captured.log,
-      attempts: 3,
-      backoffMs: 20,
-      lockDurationMs: 1000,
-      stalledIntervalMs: 300,
-      lockCheckAfterMs,
-    });
+    const queue = lapsingBullmq(prefix, captured.log, { lockCheckAfterMs });
     return { ...captured, prefix, queue, redis: new Redis(REDIS_URL) };
   };
 

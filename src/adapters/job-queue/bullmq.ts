@@ -197,28 +197,23 @@ const triedOf = (data: unknown): number => {
 };
 
 function itemsOf<J>(job: Job, kind: JobKind<J>): Item<J>[] {
-  const raw = (job.data ?? {}) as J & JobExtras;
   const id = job.id as string;
-  const failed = raw.failed as JobOutcome | undefined;
-  const head: Item<J> = {
-    data: kind.pick(raw),
-    key: typeof raw.key === 'string' ? raw.key : id,
-    tried: triedOf(raw),
-    enqueuedAtMs: typeof raw.t === 'number' ? raw.t : job.timestamp,
-    ...(failed && typeof failed.kind === 'string' && typeof failed.provider === 'string' ? { failed } : {}),
+  // The head carries the job's own fields; an SMS of `more` has no tried or failed of its own.
+  const itemOf = (raw: J & JobExtras, fallbackKey: string): Item<J> => {
+    const failed = raw.failed as JobOutcome | undefined;
+    return {
+      data: kind.pick(raw),
+      key: typeof raw.key === 'string' ? raw.key : fallbackKey,
+      tried: triedOf(raw),
+      enqueuedAtMs: typeof raw.t === 'number' ? raw.t : job.timestamp,
+      ...(failed && typeof failed.kind === 'string' && typeof failed.provider === 'string' ? { failed } : {}),
+    };
   };
+  const raw = (job.data ?? {}) as J & JobExtras;
   const more = Array.isArray(raw.more)
     ? (raw.more as unknown[]).filter((m): m is J & JobExtras => typeof m === 'object' && m !== null)
     : [];
-  return [
-    head,
-    ...more.map((m, i) => ({
-      data: kind.pick(m),
-      key: typeof m.key === 'string' ? m.key : `${id}-${i + 1}`,
-      tried: 0,
-      enqueuedAtMs: typeof m.t === 'number' ? m.t : job.timestamp,
-    })),
-  ];
+  return [itemOf(raw, id), ...more.map((m, i) => itemOf(m, `${id}-${i + 1}`))];
 }
 
 /** How many sent SMS, and for how long, a worker remembers (a code lives minutes). */
@@ -245,6 +240,9 @@ export function createBullmqQueue<J>(
     closed ? Promise.reject(new Error('the queue is closed')) : whenReady(producer);
   const queue = new Queue(kind.name, { connection: producer, prefix });
   queue.on('error', () => {}); // the connection's own listener logs it
+  /** The batching enqueue step's keys: the job written last, and every job hash's prefix. */
+  const openJobKey = queue.toKey('meiduo-open-job');
+  const jobKeyPrefix = queue.toKey('');
 
   let worker: Worker | undefined;
   let workerRedis: Redis | undefined;
@@ -546,8 +544,8 @@ export function createBullmqQueue<J>(
       const item = JSON.stringify({ ...kind.pick(job), key: opts.jobId, t: Date.now() });
       return {
         lua: batchingEnqueueLua(script.content),
-        keys: [...keys, queue.toKey('meiduo-open-job')],
-        args: [...args, queue.toKey(''), item, String(o.batchMax)],
+        keys: [...keys, openJobKey],
+        args: [...args, jobKeyPrefix, item, String(o.batchMax)],
       };
     },
 
