@@ -90,7 +90,9 @@ describe.skipIf(!(await has('redis')))('the SMS job written by the issue step', 
     const q = openQueue(true);
     const mobile = randomMobile();
     const job: SmsJob = { mobile, purpose: 'register', decisionId: 'd-1' };
+    const before = Date.now();
     const step = await q.scriptedEnqueue?.(job);
+    const after = Date.now();
     expect(step).toBeDefined();
     const input = await request(mobile);
     expect(await codeStore.issueCode({ ...input, enqueue: step })).toEqual({ kind: 'issued' });
@@ -113,6 +115,11 @@ describe.skipIf(!(await has('redis')))('the SMS job written by the issue step', 
     };
     expect(options(scripted)).toEqual(options(added));
     expect(Object.keys(scripted ?? {}).sort()).toEqual(Object.keys(added ?? {}).sort());
+    // Its own id (the hash's key and its options agree) and the time it was asked for.
+    const [scriptedId] = [...(await jobHashes())].find(([, h]) => h.data === scripted?.data) ?? [];
+    expect(JSON.parse(scripted?.opts ?? '{}').jobId).toBe(scriptedId);
+    expect(Number(scripted?.timestamp)).toBeGreaterThanOrEqual(before);
+    expect(Number(scripted?.timestamp)).toBeLessThanOrEqual(after);
 
     const sent: Array<{ mobile: string; code: string }> = [];
     q.startWorker(async (j) => {

@@ -33,6 +33,7 @@ import { createSemaphore } from '../../domain/password.js';
 import type { JobHandler, JobKind, JobOutcome, JobQueue, SmsJob } from '../../domain/ports.js';
 import { SMS_JOB_KIND } from '../../jobs/send-sms.js';
 import { awaitReplicas, duplicateRedis, type ReplicaAcks, whenReady } from '../redis.js';
+import { type AddTemplate, addTemplate, type RecordedAdd } from './add-template.js';
 import { retryDelayMs } from './backoff.js';
 import { type Disposition, dispose, logJobEnd, outcomeOfError } from './outcome.js';
 
@@ -119,6 +120,17 @@ function recordingClient(reply: string) {
   };
   return { client, seen };
 }
+
+/** The batching step of each BullMQ add script, built once (the code store keys its command by it). */
+const batchingLua = new Map<string, string>();
+const batchingEnqueueLuaOf = (addLua: string) => {
+  let lua = batchingLua.get(addLua);
+  if (lua === undefined) {
+    lua = batchingEnqueueLua(addLua);
+    batchingLua.set(addLua, lua);
+  }
+  return lua;
+};
 
 /**
  * The enqueue step of the issue script when jobs may carry several SMS. KEYS: BullMQ's
@@ -496,6 +508,29 @@ export function createBullmqQueue<J>(
   const notFailedAnymore = (err: unknown) =>
     err instanceof Error && /not in the failed state|Missing key|does not exist/i.test(err.message);
 
+  /** The add queue.add() would send for this job, recorded instead of sent. */
+  const recordAdd = async (data: J, jobId: string, nowMs: number): Promise<RecordedAdd> => {
+    const opts = { ...jobOptions(), jobId };
+    const { client, seen } = recordingClient(jobId);
+    const built = new Job(queue, kind.name, data, opts, jobId);
+    built.timestamp = nowMs;
+    await built.addJob(client as unknown as Parameters<Job['addJob']>[0]);
+    return { command: seen.command ?? '', args: seen.args ?? [] };
+  };
+  /** undefined: not tried yet; null: BullMQ's adds do not stamp (each is built by BullMQ). */
+  let template: AddTemplate | null | undefined;
+  const buildTemplate = async (data: J): Promise<AddTemplate | null> => {
+    const sample = async (sampleData: J, timestampMs: number) => {
+      const id = randomUUID();
+      const json = JSON.stringify(sampleData);
+      return { ...(await recordAdd(sampleData, id, timestampMs)), id, timestampMs, data: json };
+    };
+    // Two ids, times and data apart: the check sees each of them move.
+    const nowMs = Date.now();
+    const other = { ...data, templateCheck: 1 } as J;
+    return addTemplate(await sample(data, nowMs - 1), await sample(other, nowMs)) ?? null;
+  };
+
   /** Every job's options: a fresh random id (the vendors' idempotency key), retries, cleanup. */
   const jobOptions = () => ({
     jobId: randomUUID(),
@@ -530,20 +565,22 @@ export function createBullmqQueue<J>(
     async scriptedEnqueue(job) {
       if (closed) throw unavailable(new Error('the queue is closed'));
       if (!options.sharesCodeStoreDatabase) return undefined;
-      const opts = jobOptions();
-      const { client, seen } = recordingClient(opts.jobId);
-      await new Job(queue, kind.name, kind.pick(job), opts, opts.jobId).addJob(
-        client as unknown as Parameters<Job['addJob']>[0],
-      );
-      const script = bullmqScript(seen.command?.split(':')[0] ?? '');
-      if (script?.name !== 'addStandardJob' || !seen.args) return undefined;
-      const keys = seen.args.slice(0, script.keys).map(String);
-      const args = seen.args.slice(script.keys);
+      const data = kind.pick(job);
+      const jobId = randomUUID();
+      const nowMs = Date.now();
+      template ??= await buildTemplate(data);
+      const add = template
+        ? { command: template.command, args: template.stamp(jobId, nowMs, JSON.stringify(data)) }
+        : await recordAdd(data, jobId, nowMs);
+      const script = bullmqScript(add.command.split(':')[0] ?? '');
+      if (script?.name !== 'addStandardJob') return undefined;
+      const keys = add.args.slice(0, script.keys).map(String);
+      const args = add.args.slice(script.keys);
       if (o.batchMax <= 1) return { lua: script.content, keys, args };
       // The SMS as a batch keeps it: the kind's fields, its own key (this job id) and time.
-      const item = JSON.stringify({ ...kind.pick(job), key: opts.jobId, t: Date.now() });
+      const item = JSON.stringify({ ...data, key: jobId, t: nowMs });
       return {
-        lua: batchingEnqueueLua(script.content),
+        lua: batchingEnqueueLuaOf(script.content),
         keys: [...keys, openJobKey],
         args: [...args, jobKeyPrefix, item, String(o.batchMax)],
       };

@@ -22,12 +22,33 @@ export async function openUserDatabase(
   }
 }
 
+/** Statements kept per connection (Kysely's SQLite driver prepares each query afresh). */
+const STATEMENT_CACHE = 64;
+
 function openSqliteDatabase(path: string, shared: SqliteDatabase | undefined): UserDatabase {
   const handle = shared ?? openSqlite(path);
+  // Each query's SQL is compiled by SQLite once, not per run: a 100-row batch of decision
+  // records re-prepared its INSERT every time. Kysely runs a statement synchronously to its
+  // end (all/run; streaming, which would hold one open, is not used), so one statement
+  // object serves every run of its SQL.
+  const statements = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
+  const prepare = (sql: string) => {
+    let statement = statements.get(sql);
+    if (statement === undefined) {
+      statement = handle.prepare(sql);
+      if (statements.size >= STATEMENT_CACHE) statements.delete(statements.keys().next().value as string);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
   // Kysely closes its database on destroy(); a shared handle belongs to its opener.
-  const database: KyselySqliteDatabase = shared
-    ? { prepare: (sql) => handle.prepare(sql), close: () => {} }
-    : handle;
+  const database: KyselySqliteDatabase = {
+    prepare,
+    close: () => {
+      statements.clear();
+      if (!shared) handle.close();
+    },
+  };
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
 }
