@@ -113,12 +113,15 @@ async function redisPostgresBackend(): Promise<Backend> {
   };
 }
 
-/** node's flags from `npm start` (and deploy/Procfile), so the bench runs the service as shipped. */
-export const START_FLAGS = (
-  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
-).scripts.start
-  .split(/\s+/)
-  .filter((word) => word.startsWith('--'));
+/** node's flags of an npm script (and deploy/Procfile), so the bench runs processes as shipped. */
+const scriptFlags = (script: 'start' | 'worker') =>
+  (
+    JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  ).scripts[script]
+    ?.split(/\s+/)
+    .filter((word) => word.startsWith('--')) ?? [];
+export const START_FLAGS = scriptFlags('start');
+export const WORKER_FLAGS = scriptFlags('worker');
 
 function startService(backend: Backend, name: string): Promise<Served> {
   return startNode(

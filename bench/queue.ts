@@ -12,6 +12,7 @@ import { createBullmqQueue } from '../src/adapters/job-queue/bullmq.js';
 import { connectRedis } from '../src/adapters/redis.js';
 import type { JobQueue } from '../src/domain/ports.js';
 import { CPU_PROFILE, QUEUE, REDIS_URL } from './config.js';
+import { WORKER_FLAGS } from './http.js';
 import { cleanBenchRedis, RUN_TAG, redisWriter, smsItems } from './lib/fixtures.js';
 import { RESULTS_DIR, ROOT } from './lib/process.js';
 
@@ -66,7 +67,9 @@ async function startWorkers(prefix: string): Promise<Workers> {
   const children: ChildProcess[] = [];
   for (let i = 0; i < QUEUE.workerProcesses; i++) {
     const child = fork(join(ROOT, 'bench/children/queue-worker.ts'), [], {
+      // node's flags of `npm run worker`, as a deployment runs its workers.
       execArgv: [
+        ...WORKER_FLAGS,
         '--import',
         'tsx',
         ...(CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles')}`] : []),

@@ -26,6 +26,14 @@ const ticks = (pid: number) => {
     return 0;
   }
 };
+/** Write system calls a process made so far (/proc/<pid>/io syscw). */
+const writeCalls = (pid: number) => {
+  try {
+    return Number(/syscw: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+};
 /** CPU ticks of each thread of a process, by name/thread id. */
 const threadTicks = (pid: number): Map<string, number> => {
   const out = new Map<string, number>();
@@ -78,10 +86,12 @@ try {
   const sentSoFar = () => (readFileSync(join(dir, 'out.log'), 'utf8').match(/\[sms_code: /g) ?? []).length;
   const sentBefore = sentSoFar();
   const before = pids.map(ticks);
+  const writesBefore = pids.map(writeCalls);
   const threadsBefore = pids.map(threadTicks);
   const r = await load({ url: service.url, requests: [route], connections, durationSeconds: seconds });
   const sentInWindow = sentSoFar() - sentBefore;
   const after = pids.map(ticks);
+  const writesAfter = pids.map(writeCalls);
   const threadsAfter = pids.map(threadTicks);
   console.log(
     JSON.stringify(overrides),
@@ -115,6 +125,13 @@ try {
   console.log(
     `CPU per request: web ${web.toFixed(0)} µs, redis ${usPerRequest(pids.indexOf(redisPid)).toFixed(0)} µs, load generator ${usPerRequest(pids.indexOf(process.pid)).toFixed(0)} µs`,
   );
+  // Write system calls (sockets, pipes, files) of the web processes per request.
+  const webWrites = pids.reduce(
+    (sum, p, i) =>
+      p === redisPid || p === process.pid ? sum : sum + ((writesAfter[i] ?? 0) - (writesBefore[i] ?? 0)),
+    0,
+  );
+  console.log(`write system calls per request: web ${(webWrites / Math.max(1, r.requests)).toFixed(2)}`);
   console.log(
     'peak RSS',
     processTree(service.pid)
