@@ -5,18 +5,15 @@
  */
 export const NOTES: Record<string, string> = {
   'vs-sms':
-    'Profiled (--cpu-prof, Redis commandstats, bench/diag/sms.ts with the CPU of every process): ' +
-    'one BullMQ job per SMS cost ~250 µs of web-process CPU and ~70 µs of Redis per SMS, and a ' +
-    'write system call per Redis command was the largest single cost of the request. Now an SMS ' +
-    'requested while the last job waits joins it (up to 25 a job; its retries and failures are ' +
-    'split off), the commands of an event-loop turn leave in one write, and V8’s young ' +
-    'generation is 8 MB instead of 4 (GC was 13 % of the main thread): per SMS ~310–370 µs of ' +
-    'web processes (the worker’s share ~55 µs), ~70–80 µs of Redis (its issue script ~36 µs, ' +
-    '~15 of them the code step) and ~70 µs of the load generator, all on 2 cores; diag runs ' +
-    'give 3,500–4,400 SMS/s requested and sent (2,484 before; ~4,700 with RUN_WORKER=false). ' +
-    'What is left is spread thin: HTTP and Fastify per request (a hello-world answers ~20,000 ' +
-    'req/s here), GC, the decision record and the log line, and the load generator on the same ' +
-    'cores. Rounds of the same code differ by up to 25 % on this VM.',
+    'Profiled (--cpu-prof, Redis commandstats and slowlog, bench/diag/sms.ts with the CPU and ' +
+    'write system calls of every process). Done: an SMS requested while the last job waits ' +
+    'joins it (up to 25 a job), the commands of an event-loop turn leave in one write, BullMQ’s ' +
+    'add is built once and stamped per job, SQLite statements are prepared once, V8’s young ' +
+    'generation is 8 MB and its GC runs on each process’s own thread. Per SMS ~270–300 µs of ' +
+    'web processes (worker included), ~70 µs of Redis (the issue script ~40 µs of it) and ~60 ' +
+    'µs of the load generator, all on 2 cores; what is left is spread thin (HTTP and Fastify, ' +
+    'the worker’s BullMQ moves, GC, the decision record, the log line). Rounds of the same ' +
+    'code differ by up to 25 % on this VM, and this row sits within that of its goal.',
   'vs-register':
     'Both sides are bound by PBKDF2 260,000 on 2 cores; ours runs it through native/pbkdf2 (two ' +
     'SHA-256 compressions per iteration, 24 ms against node:crypto’s 50 ms and Python’s 58 ms).',

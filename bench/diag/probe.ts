@@ -28,8 +28,10 @@ const w = sqliteWriter(file);
 await w.put([], items, 3600);
 await w.close();
 const pool = new Pool(items);
+// DIAG_NODE_FLAGS replaces the node flags of `npm start` (e.g. to try V8's GC settings).
+const nodeFlags = process.env.DIAG_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? START_FLAGS;
 const service = await startNode(
-  [...START_FLAGS, join(ROOT, 'dist/server.js')],
+  [...nodeFlags, join(ROOT, 'dist/server.js')],
   { ...SERVICE_ENV, DATA_DIR: dir, DATABASE_URL: `sqlite:${file}`, ...overrides },
   { readyPath: '/healthz', cwd: dir, name: 'diag' },
 );
