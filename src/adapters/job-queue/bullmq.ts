@@ -32,7 +32,7 @@ import { DependencyError } from '../../domain/errors.js';
 import { createSemaphore } from '../../domain/password.js';
 import type { JobHandler, JobKind, JobOutcome, JobQueue, SmsJob } from '../../domain/ports.js';
 import { SMS_JOB_KIND } from '../../jobs/send-sms.js';
-import { awaitReplicas, duplicateRedis, type ReplicaAcks, whenReady } from '../redis.js';
+import { awaitReplicas, duplicateRedis, type ReplicaAcks, whenReady, writeInTurns } from '../redis.js';
 import { type AddTemplate, addTemplate, type RecordedAdd } from './add-template.js';
 import { retryDelayMs } from './backoff.js';
 import { type Disposition, dispose, logJobEnd, outcomeOfError } from './outcome.js';
@@ -591,6 +591,8 @@ export function createBullmqQueue<J>(
       if (closed) throw new Error('the queue is closed');
       // Workers wait for Redis (no request limit): they must outlive a Redis restart.
       const runner = duplicateRedis(producer, 'queue-worker', 'blocking');
+      // BullMQ blocks on a duplicate of its own; this one carries the job moves and lock extensions.
+      writeInTurns(runner);
       workerRedis = runner;
       const lanes = Math.max(1, Math.floor(concurrency));
       // At most `concurrency` sends in flight over all the jobs in hand, as with a job per SMS.
