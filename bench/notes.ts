@@ -53,14 +53,14 @@ export const NOTES: Record<string, string> = {
   'queue-throughput':
     'Bound by the CPU of the whole machine, not by a setting: per job ~115 µs of Redis (BullMQ’s ' +
     'add and move-to-finished scripts), ~210 µs of the worker processes and ~90 µs of the ' +
-    'producer, ~415 µs on 2 cores (the results list the split). Worker concurrency 4, 8 and 32 ' +
-    'measured the same (4,130–4,530 jobs/s). The worker’s profile is ~37 % socket writes: two ' +
-    'commands per job (move-to-finished, which also fetches the next job, and the read of the ' +
-    'code, which the job does not carry so that no code waits in BullMQ’s job hashes). 5,610 ' +
-    'jobs/s was measured on a quieter run of the same code. The bench adds one job per SMS with ' +
-    'queue.add, as the service does when its queue is on another Redis database; on the code ' +
-    'store’s database /sms_codes/ lets an SMS join the job still waiting, which the /sms_codes/ ' +
-    'rows measure.',
+    'producer on 2 cores (the results list the split). Worker concurrency 4, 8 and 32 measured ' +
+    'the same. The worker’s connection now sends the job moves of an event-loop turn in one ' +
+    'write (~5,810 against ~5,680 jobs/s in five paired runs), and its processes run with ' +
+    '`npm run worker`’s node flags. Quick runs of this part alone give 4,600–5,900 jobs/s; a ' +
+    'full run measured 4,292 on a loaded machine and 5,741 on the next. The bench adds one job ' +
+    'per SMS with queue.add, as the service does when its queue is on another Redis database; ' +
+    'on the code store’s database /sms_codes/ lets an SMS join the job still waiting, which the ' +
+    '/sms_codes/ rows measure.',
   'queue-latency': 'Enqueue-to-send waits behind the jobs in hand: see the throughput row.',
   'peak-rss':
     'V8 sized the old generation from the machine’s memory and let it grow to ~100 MB with ~35 MB ' +
