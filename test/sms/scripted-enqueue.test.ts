@@ -134,6 +134,37 @@ describe.skipIf(!(await has('redis')))('the SMS job written by the issue step', 
     });
   });
 
+  it('gives every job its own id and the time it was asked for (BullMQ builds its add once)', async () => {
+    const q = openQueue(true, { batchMax: 1 });
+    const now = Date.now();
+    const asked = [now - 3_600_000, now - 60_000];
+    const mobiles = [randomMobile(), randomMobile()];
+    for (const [i, mobile] of mobiles.entries()) {
+      const clock = vi.spyOn(Date, 'now').mockReturnValue(asked[i] as number);
+      let step: ScriptedEnqueue | undefined;
+      try {
+        step = await q.scriptedEnqueue?.({ mobile, purpose: 'register', decisionId: `d-${i}` });
+      } finally {
+        clock.mockRestore();
+      }
+      expect(await codeStore.issueCode({ ...(await request(mobile)), enqueue: step })).toEqual({
+        kind: 'issued',
+      });
+    }
+    const hashes = await jobHashes();
+    expect(hashes.size).toBe(2);
+    for (const [id, hash] of hashes) {
+      const i = mobiles.findIndex((m) => hash.data?.includes(m));
+      expect(JSON.parse(hash.data ?? '{}')).toEqual({
+        mobile: mobiles[i],
+        purpose: 'register',
+        decisionId: `d-${i}`,
+      });
+      expect(JSON.parse(hash.opts ?? '{}').jobId).toBe(id);
+      expect(Number(hash.timestamp)).toBe(asked[i]);
+    }
+  });
+
   it('is not run for a refused request: a wrong image code queues nothing', async () => {
     const q = openQueue(true);
     const mobile = randomMobile();

@@ -121,7 +121,10 @@ function recordingClient(reply: string) {
   return { client, seen };
 }
 
-/** The batching step of each BullMQ add script, built once (the code store keys its command by it). */
+/**
+ * The batching step of each BullMQ add script, built once: neither concatenated nor hashed
+ * again per request (the code store finds its command by this source).
+ */
 const batchingLua = new Map<string, string>();
 const batchingEnqueueLuaOf = (addLua: string) => {
   let lua = batchingLua.get(addLua);
@@ -517,18 +520,19 @@ export function createBullmqQueue<J>(
     await built.addJob(client as unknown as Parameters<Job['addJob']>[0]);
     return { command: seen.command ?? '', args: seen.args ?? [] };
   };
-  /** undefined: not tried yet; null: BullMQ's adds do not stamp (each is built by BullMQ). */
-  let template: AddTemplate | null | undefined;
+  /** null: BullMQ's adds do not stamp (each is built by BullMQ); built once, by the first request. */
+  let template: Promise<AddTemplate | null> | undefined;
   const buildTemplate = async (data: J): Promise<AddTemplate | null> => {
     const sample = async (sampleData: J, timestampMs: number) => {
       const id = randomUUID();
       const json = JSON.stringify(sampleData);
       return { ...(await recordAdd(sampleData, id, timestampMs)), id, timestampMs, data: json };
     };
-    // Two ids, times and data apart: the check sees each of them move.
+    // Ids, times and data that share nothing: an option derived from any of them (a
+    // deduplication id from the mobile, say) would differ between the two and fail the check.
     const nowMs = Date.now();
-    const other = { ...data, templateCheck: 1 } as J;
-    return addTemplate(await sample(data, nowMs - 1), await sample(other, nowMs)) ?? null;
+    const other = { templateCheck: randomUUID() } as J;
+    return addTemplate(await sample(data, nowMs - 3_600_000), await sample(other, nowMs)) ?? null;
   };
 
   /** Every job's options: a fresh random id (the vendors' idempotency key), retries, cleanup. */
@@ -568,9 +572,11 @@ export function createBullmqQueue<J>(
       const data = kind.pick(job);
       const jobId = randomUUID();
       const nowMs = Date.now();
-      template ??= await buildTemplate(data);
-      const add = template
-        ? { command: template.command, args: template.stamp(jobId, nowMs, JSON.stringify(data)) }
+      // A build that throws leaves every add to BullMQ, which then says what is wrong.
+      template ??= buildTemplate(data).catch(() => null);
+      const stamped = await template;
+      const add = stamped
+        ? { command: stamped.command, args: stamped.stamp(jobId, nowMs, JSON.stringify(data)) }
         : await recordAdd(data, jobId, nowMs);
       const script = bullmqScript(add.command.split(':')[0] ?? '');
       if (script?.name !== 'addStandardJob') return undefined;

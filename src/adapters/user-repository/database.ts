@@ -34,11 +34,13 @@ function openSqliteDatabase(path: string, shared: SqliteDatabase | undefined): U
   const statements = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
   const prepare = (sql: string) => {
     let statement = statements.get(sql);
-    if (statement === undefined) {
+    // The least recently used goes first (a Map keeps insertion order: a hit moves to the end).
+    if (statement !== undefined) statements.delete(sql);
+    else {
       statement = handle.prepare(sql);
       if (statements.size >= STATEMENT_CACHE) statements.delete(statements.keys().next().value as string);
-      statements.set(sql, statement);
     }
+    statements.set(sql, statement);
     return statement;
   };
   // Kysely closes its database on destroy(); a shared handle belongs to its opener.
