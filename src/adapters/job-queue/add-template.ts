@@ -78,8 +78,8 @@ export function addTemplate(
   const timeSpots = spotsOf(args, float64(first.timestampMs));
   const dataAt = args.indexOf(first.data);
   // The data must be an argument of its own, and the id and time must be somewhere.
-  if (dataAt === -1 || args.lastIndexOf(first.data) !== dataAt || idSpots.length === 0) return undefined;
-  if (timeSpots.length === 0) return undefined;
+  const dataOwn = dataAt !== -1 && args.lastIndexOf(first.data) === dataAt;
+  if (!dataOwn || idSpots.length === 0 || timeSpots.length === 0) return undefined;
   const patched = new Set([...idSpots, ...timeSpots].map((s) => s.arg));
   const idLength = first.id.length;
 

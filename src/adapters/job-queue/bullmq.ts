@@ -141,8 +141,8 @@ const batchingEnqueueLuaOf = (addLua: string) => {
  * key prefix, the new SMS (JSON) and the most SMS a job carries.
  * The job written last (the open job) takes the SMS into its `more` list while it is still the
  * newest job waiting (the head of the wait list: no worker has it now, and a worker takes it
- * atomically), no worker ever had it, and it has room; otherwise BullMQ's own add writes a new job, which becomes the
- * open one. The SMS a job has taken are counted in its hash (field `meiduoMore`, which BullMQ
+ * atomically), no worker ever had it, and it has room; otherwise BullMQ's own add writes a new
+ * job, which becomes the open one. The SMS a job has taken are counted in its hash (field `meiduoMore`, which BullMQ
  * ignores). Returns the id of the job that holds the SMS.
  */
 function batchingEnqueueLua(addStandardJobLua: string): string {
@@ -513,7 +513,7 @@ export function createBullmqQueue<J>(
 
   /** The add queue.add() would send for this job, recorded instead of sent. */
   const recordAdd = async (data: J, jobId: string, nowMs: number): Promise<RecordedAdd> => {
-    const opts = { ...jobOptions(), jobId };
+    const opts = jobOptions(jobId);
     const { client, seen } = recordingClient(jobId);
     const built = new Job(queue, kind.name, data, opts, jobId);
     built.timestamp = nowMs;
@@ -536,8 +536,8 @@ export function createBullmqQueue<J>(
   };
 
   /** Every job's options: a fresh random id (the vendors' idempotency key), retries, cleanup. */
-  const jobOptions = () => ({
-    jobId: randomUUID(),
+  const jobOptions = (jobId: string = randomUUID()) => ({
+    jobId,
     attempts,
     backoff: { type: 'meiduo-jitter' },
     removeOnComplete: true,
